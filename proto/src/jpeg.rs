@@ -1,0 +1,137 @@
+//! Small JPEG helpers both ends need without decoding a picture.
+//!
+//! [`read_header`] walks a JPEG's marker segments up to its frame header
+//! (SOF) and reports the image size, so a receiver can refuse a non-JPEG or
+//! an absurdly large image before spending time or memory on decoding it.
+//! It does not check the entropy-coded data; the decoder does that.
+
+/// What the frame header of a JPEG says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JpegInfo {
+    pub width: u32,
+    pub height: u32,
+    /// 1 for greyscale, 3 for colour.
+    pub components: u8,
+    pub progressive: bool,
+}
+
+/// Why bytes are not a usable JPEG.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JpegError {
+    #[error("not a JPEG: it starts with {0} instead of the JPEG start marker FF D8")]
+    NotJpeg(String),
+    #[error("JPEG ends inside its headers (after {0} bytes)")]
+    Truncated(usize),
+    #[error("JPEG has no frame header (SOF) before its image data")]
+    NoFrameHeader,
+    #[error("JPEG frame header says {width}x{height} pixels, which is empty")]
+    EmptyImage { width: u32, height: u32 },
+}
+
+/// Reads the frame header of the JPEG in `data`.
+pub fn read_header(data: &[u8]) -> Result<JpegInfo, JpegError> {
+    if !data.starts_with(&[0xff, 0xd8]) {
+        let shown: Vec<String> = data.iter().take(4).map(|b| format!("{b:02X}")).collect();
+        let shown = if shown.is_empty() {
+            "nothing (0 bytes)".to_owned()
+        } else {
+            shown.join(" ")
+        };
+        return Err(JpegError::NotJpeg(shown));
+    }
+    let mut position = 2;
+    loop {
+        // A marker is 0xFF, any number of 0xFF fill bytes, then a code.
+        if *data.get(position).ok_or(JpegError::Truncated(data.len()))? != 0xff {
+            return Err(JpegError::NoFrameHeader);
+        }
+        while data.get(position) == Some(&0xff) {
+            position += 1;
+        }
+        let code = *data.get(position).ok_or(JpegError::Truncated(data.len()))?;
+        position += 1;
+        if matches!(code, 0x01 | 0xd0..=0xd7) {
+            continue; // standalone markers carry no segment
+        }
+        let segment = data
+            .get(position..position + 2)
+            .ok_or(JpegError::Truncated(data.len()))?;
+        let segment_length = u16::from_be_bytes([segment[0], segment[1]]) as usize;
+        let body = data
+            .get(position + 2..position + segment_length.max(2))
+            .ok_or(JpegError::Truncated(data.len()))?;
+        match code {
+            0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf => {
+                let header = body.get(..6).ok_or(JpegError::Truncated(data.len()))?;
+                let height = u16::from_be_bytes([header[1], header[2]]) as u32;
+                let width = u16::from_be_bytes([header[3], header[4]]) as u32;
+                if width == 0 || height == 0 {
+                    return Err(JpegError::EmptyImage { width, height });
+                }
+                return Ok(JpegInfo {
+                    width,
+                    height,
+                    components: header[5],
+                    progressive: matches!(code, 0xc2 | 0xc6 | 0xca | 0xce),
+                });
+            }
+            0xda | 0xd9 => return Err(JpegError::NoFrameHeader),
+            _ => position += segment_length.max(2),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SOI, an APP0 segment, then a baseline SOF0 for 640x480 colour.
+    fn minimal_header() -> Vec<u8> {
+        let mut jpeg = vec![0xff, 0xd8];
+        jpeg.extend_from_slice(&[0xff, 0xe0, 0x00, 0x06, b'J', b'F', b'I', b'F']);
+        jpeg.extend_from_slice(&[0xff, 0xff, 0xc0, 0x00, 0x11, 8, 0x01, 0xe0, 0x02, 0x80, 3]);
+        jpeg.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        jpeg
+    }
+
+    #[test]
+    fn reads_size_and_components_from_the_frame_header() {
+        let info = read_header(&minimal_header()).unwrap();
+        assert_eq!(
+            info,
+            JpegInfo {
+                width: 640,
+                height: 480,
+                components: 3,
+                progressive: false
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_a_png_naming_its_first_bytes() {
+        let error = read_header(b"\x89PNG\r\n\x1a\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "not a JPEG: it starts with 89 50 4E 47 instead of the JPEG start marker FF D8"
+        );
+    }
+
+    #[test]
+    fn every_truncation_of_a_header_is_an_error_not_a_panic() {
+        let header = minimal_header();
+        for cut in 0..header.len() - 9 {
+            assert!(read_header(&header[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_zero_sized_image_is_refused() {
+        let mut header = minimal_header();
+        header[16..18].copy_from_slice(&[0, 0]);
+        assert!(matches!(
+            read_header(&header),
+            Err(JpegError::EmptyImage { .. })
+        ));
+    }
+}
