@@ -55,6 +55,21 @@ impl<T> SlotSender<T> {
     pub fn dropped(&self) -> u64 {
         self.drops.load(Ordering::Relaxed)
     }
+
+    /// A handle that reads the drop count without keeping the slot open.
+    pub fn drop_counter(&self) -> DropCounter {
+        DropCounter(self.drops.clone())
+    }
+}
+
+/// Reads how many values a slot dropped, from anywhere, at any time.
+#[derive(Clone)]
+pub struct DropCounter(Arc<AtomicU64>);
+
+impl DropCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// The consuming end.
@@ -83,6 +98,11 @@ impl<T> SlotReceiver<T> {
     pub fn dropped(&self) -> u64 {
         self.drops.load(Ordering::Relaxed)
     }
+
+    /// True once every sender is gone and the last value has been taken.
+    pub fn is_finished(&self) -> bool {
+        self.rx.is_closed() && self.rx.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +119,7 @@ mod tests {
         assert_eq!(rx.try_take(), None);
         assert_eq!(tx.dropped(), 9);
         assert_eq!(rx.dropped(), 9);
+        assert_eq!(tx.drop_counter().get(), 9);
     }
 
     #[test]

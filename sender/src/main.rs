@@ -1,1 +1,178 @@
-fn main() {}
+//! framewire-sender: streams a camera (or a moving test pattern) to a
+//! framewire receiver, or to the Python prototype's server.
+//!
+//! This file only reads the command line and wires the stages together:
+//! a source and the JPEG encoder on one thread, the TCP transport on the
+//! main thread, a latest-frame slot between them, and a stats reporter.
+
+mod capture;
+mod encode;
+mod shutdown;
+mod stats;
+mod transport;
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use framewire_proto::slot::latest_slot;
+
+use capture::pattern::PatternSource;
+use encode::{EncodeStage, JpegEncoder};
+use shutdown::StopSignal;
+use stats::SenderStats;
+use transport::Transport;
+
+/// Stream live video as JPEG frames over TCP to a framewire receiver.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Receiver to send to, as HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:12345", value_name = "HOST:PORT")]
+    connect: String,
+    /// Where the pictures come from.
+    #[arg(long, value_enum, default_value_t = SourceKind::Pattern)]
+    source: SourceKind,
+    /// Picture size, as WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720", value_name = "WxH")]
+    size: Size,
+    /// Frames per second, paced by the clock; 0 sends as fast as possible.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    fps: u32,
+    /// JPEG quality, 1 (smallest) to 100 (best).
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
+    /// Stream name shown by the receiver [default: this machine's host name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Seconds between two progress lines in the log.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    stats_interval: f64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SourceKind {
+    /// A moving test pattern: colour bars, a moving block, frame number and time.
+    Pattern,
+}
+
+/// A picture size given as `WIDTHxHEIGHT`.
+#[derive(Clone, Copy, Debug)]
+struct Size {
+    width: u32,
+    height: u32,
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Size, String> {
+        let invalid = || format!("'{text}' is not a size: write WIDTHxHEIGHT, e.g. 1280x720");
+        let (width, height) = text.split_once(['x', 'X']).ok_or_else(invalid)?;
+        let width: u32 = width.trim().parse().map_err(|_| invalid())?;
+        let height: u32 = height.trim().parse().map_err(|_| invalid())?;
+        if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
+            return Err(format!("{width}x{height} is out of range: each side must be 1 to 16384 pixels"));
+        }
+        Ok(Size { width, height })
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let stop = StopSignal::new();
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || {
+        log::info!("stopping");
+        on_signal.stop();
+    })?;
+    if !args.stats_interval.is_finite() || args.stats_interval <= 0.0 {
+        anyhow::bail!("--stats-interval must be a positive number of seconds");
+    }
+
+    let stream_name = args.name.unwrap_or_else(host_name);
+    let mut source = match args.source {
+        SourceKind::Pattern => PatternSource::new(args.size.width, args.size.height, args.fps),
+    };
+    let stats = Arc::new(SenderStats::default());
+    let (frames_out, frames_in) = latest_slot();
+    let drops = frames_out.drop_counter();
+
+    std::thread::scope(|scope| {
+        let encoding = scope.spawn(|| {
+            let stage = EncodeStage {
+                encoder: JpegEncoder::new(args.quality),
+                stream_name: stream_name.clone(),
+                frame_limit: args.frames,
+                stats: &stats,
+                stop: &stop,
+            };
+            let result = stage.run(&mut source, frames_out);
+            if let Err(error) = &result {
+                log::error!("the source failed: {error:#}");
+            }
+            result
+        });
+        let reporter = scope.spawn(|| {
+            stats.report_until_stopped(&drops, Duration::from_secs_f64(args.stats_interval), &stop)
+        });
+        let transport = Transport {
+            address: args.connect.clone(),
+            stream_name: stream_name.clone(),
+            stats: &stats,
+            stop: &stop,
+        };
+        smol::block_on(transport.run(frames_in));
+        stop.stop();
+        let result = encoding.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the encoder thread panicked")));
+        let _ = reporter.join();
+        result
+    })
+}
+
+/// This machine's host name, the default stream name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "framewire".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_bad_ones_say_what_to_write() {
+        let size: Size = "1280x720".parse().unwrap();
+        assert_eq!((size.width, size.height), (1280, 720));
+        assert!("640X480".parse::<Size>().is_ok());
+        for bad in ["1280", "x720", "1280x", "axb", "0x720", "99999x1"] {
+            let error = bad.parse::<Size>().unwrap_err();
+            assert!(error.contains("WIDTHxHEIGHT") || error.contains("out of range"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,125 @@
+//! Frame sources: where pictures come from before they are encoded.
+//!
+//! Every source implements [`Source`] and runs on its own blocking thread,
+//! handing out [`RawFrame`]s stamped with their capture time. A source paces
+//! itself (a camera by its own clock, the test pattern by [`Pacer`]); it does
+//! not encode or send anything.
+
+pub mod pattern;
+
+use std::time::{Duration, Instant};
+
+/// A picture in planar YCbCr 4:2:0 (JPEG's full-range BT.601), each plane
+/// padded to whole 8x8 blocks as the JPEG encoder's raw-data input needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanarImage {
+    pub width: u32,
+    pub height: u32,
+    /// Luma, then blue-difference and red-difference chroma.
+    pub planes: [Vec<u8>; 3],
+    /// Bytes per row of each plane.
+    pub strides: [usize; 3],
+}
+
+impl PlanarImage {
+    /// A mid-grey 4:2:0 image of `width` x `height` pixels.
+    pub fn new_420(width: u32, height: u32) -> PlanarImage {
+        let (w, h) = (width as usize, height as usize);
+        // The sizes libjpeg computes for each component: whole 8x8 blocks of
+        // the full-size luma and of the half-size (rounded up) chroma planes.
+        let luma = (w.div_ceil(8) * 8, h.div_ceil(8) * 8);
+        let chroma = (w.div_ceil(16) * 8, h.div_ceil(16) * 8);
+        PlanarImage {
+            width,
+            height,
+            planes: [
+                vec![128; luma.0 * luma.1],
+                vec![128; chroma.0 * chroma.1],
+                vec![128; chroma.0 * chroma.1],
+            ],
+            strides: [luma.0, chroma.0, chroma.0],
+        }
+    }
+}
+
+/// One picture from a source.
+#[derive(Clone, Debug)]
+pub struct RawFrame {
+    pub image: PlanarImage,
+    /// Counts the source's pictures from 0; gaps downstream are dropped frames.
+    pub sequence: u64,
+    /// When the picture was taken, in microseconds since the Unix epoch.
+    pub capture_time_us: u64,
+}
+
+/// Something that produces pictures: the test pattern now, cameras and files later.
+pub trait Source: Send {
+    /// Blocks until the next picture is due and returns it.
+    fn next_frame(&mut self) -> anyhow::Result<RawFrame>;
+
+    /// A short description for the log, e.g. "test pattern 1280x720 at 30 fps".
+    fn describe(&self) -> String;
+}
+
+/// Paces a source that has no clock of its own to a steady frame rate.
+///
+/// Deadlines are kept on a fixed grid so that small delays do not add up; a
+/// source that falls more than a frame behind restarts the grid instead of
+/// bursting to catch up. Zero frames per second means no pacing at all.
+pub struct Pacer {
+    interval: Option<Duration>,
+    next_deadline: Option<Instant>,
+}
+
+impl Pacer {
+    pub fn new(frames_per_second: u32) -> Pacer {
+        Pacer {
+            interval: (frames_per_second > 0)
+                .then(|| Duration::from_secs(1) / frames_per_second),
+            next_deadline: None,
+        }
+    }
+
+    /// Sleeps until the next frame is due.
+    pub fn wait(&mut self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let now = Instant::now();
+        let deadline = match self.next_deadline {
+            Some(deadline) if deadline + interval > now => deadline,
+            _ => now,
+        };
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        self.next_deadline = Some(deadline + interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planes_are_padded_to_whole_blocks() {
+        let image = PlanarImage::new_420(1920, 1080);
+        assert_eq!(image.strides, [1920, 960, 960]);
+        assert_eq!(image.planes[0].len(), 1920 * 1080);
+        assert_eq!(image.planes[1].len(), 960 * 544);
+        let odd = PlanarImage::new_420(1001, 3);
+        assert_eq!(odd.strides, [1008, 504, 504]);
+        assert_eq!(odd.planes[0].len(), 1008 * 8);
+    }
+
+    #[test]
+    fn the_pacer_keeps_the_asked_rate() {
+        let mut pacer = Pacer::new(100);
+        let start = Instant::now();
+        for _ in 0..11 {
+            pacer.wait();
+        }
+        // Ten intervals of 10 ms: the clock never runs faster than asked.
+        assert!(start.elapsed() >= Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,93 @@
+//! The sender's counters and its periodic log line.
+//!
+//! Stages bump lock-free counters; a reporter thread turns their change over
+//! each interval into one line (fps sent, frames dropped, kbit/s, encode ms
+//! per frame) so a user can see at a glance whether the board keeps up.
+//! Nothing here affects the stream.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use framewire_proto::slot::DropCounter;
+
+use crate::shutdown::StopSignal;
+
+#[derive(Default)]
+pub struct SenderStats {
+    pub captured: AtomicU64,
+    pub capture_nanos: AtomicU64,
+    pub encoded: AtomicU64,
+    pub encode_nanos: AtomicU64,
+    pub encode_errors: AtomicU64,
+    pub sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+}
+
+/// The counters at one moment.
+#[derive(Clone, Copy, Default)]
+struct Snapshot {
+    captured: u64,
+    capture_nanos: u64,
+    encoded: u64,
+    encode_nanos: u64,
+    sent: u64,
+    bytes_sent: u64,
+    dropped: u64,
+}
+
+impl SenderStats {
+    pub fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self, drops: &DropCounter) -> Snapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Snapshot {
+            captured: get(&self.captured),
+            capture_nanos: get(&self.capture_nanos),
+            encoded: get(&self.encoded),
+            encode_nanos: get(&self.encode_nanos),
+            sent: get(&self.sent),
+            bytes_sent: get(&self.bytes_sent),
+            dropped: drops.get(),
+        }
+    }
+
+    /// Logs one line per `interval` until `stop`, then a summary of the whole run.
+    pub fn report_until_stopped(&self, drops: &DropCounter, interval: Duration, stop: &StopSignal) {
+        let start = Instant::now();
+        let mut previous = (start, Snapshot::default());
+        while !stop.is_stopped() {
+            std::thread::sleep(Duration::from_millis(100));
+            if previous.0.elapsed() < interval {
+                continue;
+            }
+            let now = (Instant::now(), self.snapshot(drops));
+            log::info!("{}", describe(&previous.1, &now.1, now.0 - previous.0));
+            previous = now;
+        }
+        let total = self.snapshot(drops);
+        log::info!(
+            "done: {} frames captured, {} sent, {} dropped, {} encode errors; {}",
+            total.captured,
+            total.sent,
+            total.dropped,
+            self.encode_errors.load(Ordering::Relaxed),
+            describe(&Snapshot::default(), &total, start.elapsed())
+        );
+    }
+}
+
+/// One line about what happened between two snapshots.
+fn describe(before: &Snapshot, after: &Snapshot, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let per_frame_ms = |nanos: u64, frames: u64| nanos as f64 / 1e6 / frames.max(1) as f64;
+    format!(
+        "sent {:.1} fps, dropped {}, {:.0} kbit/s, encode {:.2} ms/frame (draw/capture {:.2} ms)",
+        (after.sent - before.sent) as f64 / seconds,
+        after.dropped - before.dropped,
+        (after.bytes_sent - before.bytes_sent) as f64 * 8.0 / 1000.0 / seconds,
+        per_frame_ms(after.encode_nanos - before.encode_nanos, after.encoded - before.encoded),
+        per_frame_ms(after.capture_nanos - before.capture_nanos, after.captured - before.captured),
+    )
+}

@@ -1,0 +1,149 @@
+//! Sending encoded frames to the receiver over TCP, for as long as it takes.
+//!
+//! The transport connects (retrying with exponential backoff, capped at
+//! [`MAX_BACKOFF`], so the sender may start before the receiver), sends the
+//! newest frame from its slot whenever the socket is ready, and sends a
+//! keep-alive when no frame has come for [`KEEP_ALIVE_INTERVAL`]. When the
+//! connection breaks it reconnects on its own; frames that arrive meanwhile
+//! replace each other in the slot and are counted as drops, never queued.
+//! It does not encode or look inside the images.
+
+use std::io;
+use std::time::Duration;
+
+use async_net::TcpStream;
+use framewire_proto::Frame;
+use framewire_proto::codec::write_frame;
+use framewire_proto::slot::SlotReceiver;
+use futures_lite::FutureExt;
+use smol::Timer;
+
+use crate::shutdown::StopSignal;
+use crate::stats::SenderStats;
+
+/// First wait after a failed connection attempt; it doubles on each failure.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between two connection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A keep-alive goes out when no frame was sent for this long.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// A receiver that takes no data for this long is treated as gone.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a stop, a frame being written gets this long to finish.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
+
+pub struct Transport<'a> {
+    pub address: String,
+    pub stream_name: String,
+    pub stats: &'a SenderStats,
+    pub stop: &'a StopSignal,
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The source is finished and every frame has been sent.
+    SourceFinished,
+    /// Ctrl-C or SIGTERM.
+    Stopped,
+}
+
+impl Transport<'_> {
+    /// Sends frames from `frames` until the source finishes or a stop is asked.
+    pub async fn run(&self, frames: SlotReceiver<Frame>) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut failed_attempts = 0u32;
+        loop {
+            let connected = TcpStream::connect(self.address.as_str())
+                .or(async {
+                    self.stop.stopped().await;
+                    Err(io::Error::other("stopped"))
+                })
+                .await;
+            if self.stop.is_stopped() {
+                return;
+            }
+            let mut stream = match connected {
+                Ok(stream) => stream,
+                Err(error) => {
+                    if failed_attempts % 30 == 0 {
+                        log::warn!(
+                            "cannot reach the receiver at {}: {error}; retrying every {:.1} s at most",
+                            self.address,
+                            MAX_BACKOFF.as_secs_f32()
+                        );
+                    }
+                    failed_attempts += 1;
+                    if frames.is_finished() {
+                        log::warn!("the source has finished; giving up on {}", self.address);
+                        return;
+                    }
+                    self.sleep_unless_stopped(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            backoff = FIRST_BACKOFF;
+            failed_attempts = 0;
+            if let Err(error) = stream.set_nodelay(true) {
+                log::debug!("TCP_NODELAY not set: {error}");
+            }
+            log::info!("connected to the receiver at {}", self.address);
+            match self.send_frames(&mut stream, &frames).await {
+                Ok(Ended::SourceFinished) => {
+                    log::info!("all frames sent; closing the connection");
+                    return;
+                }
+                Ok(Ended::Stopped) => return,
+                Err(error) => log::warn!(
+                    "lost the connection to the receiver at {}: {error}; reconnecting",
+                    self.address
+                ),
+            }
+        }
+    }
+
+    async fn send_frames(&self, stream: &mut TcpStream, frames: &SlotReceiver<Frame>) -> io::Result<Ended> {
+        loop {
+            let next = async { Some(frames.take().await) }
+                .or(async {
+                    Timer::after(KEEP_ALIVE_INTERVAL).await;
+                    None
+                })
+                .await;
+            let frame = match next {
+                Some(Some(frame)) => frame,
+                Some(None) => return Ok(Ended::SourceFinished),
+                None => Frame::keep_alive(&self.stream_name),
+            };
+            let written = async { write_frame(stream, &frame).await.map(Some) }
+                .or(async {
+                    Timer::after(WRITE_TIMEOUT).await;
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("it took no data for {} s", WRITE_TIMEOUT.as_secs()),
+                    ))
+                })
+                .or(async {
+                    self.stop.stopped().await;
+                    Timer::after(STOP_GRACE).await;
+                    Ok(None)
+                })
+                .await?;
+            let Some(bytes) = written else {
+                return Ok(Ended::Stopped);
+            };
+            if !frame.is_keep_alive() {
+                SenderStats::add(&self.stats.sent, 1);
+            }
+            SenderStats::add(&self.stats.bytes_sent, bytes as u64);
+        }
+    }
+
+    async fn sleep_unless_stopped(&self, duration: Duration) {
+        async {
+            Timer::after(duration).await;
+        }
+        .or(self.stop.stopped())
+        .await
+    }
+}
