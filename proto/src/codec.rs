@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn an_empty_image_is_a_keep_alive_that_reads_back_as_one() {
         let keep_alive = Frame::keep_alive("porch");
-        let (received, end) = read_all(&encode_all(&[keep_alive.clone()])[..]);
+        let (received, end) = read_all(&encode_all(std::slice::from_ref(&keep_alive))[..]);
         assert!(end.is_ok());
         assert_eq!(received, vec![keep_alive]);
         assert!(received[0].is_keep_alive());

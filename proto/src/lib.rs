@@ -3,12 +3,14 @@
 //! A stream is a sequence of messages, each a 4-byte big-endian length followed
 //! by that many bytes of a protobuf [`Frame`] (see `frame.proto` and the
 //! README's protocol section). This crate holds the generated [`Frame`] type,
-//! the framing [`codec`] over async readers and writers, the
-//! [`slot`] that joins pipeline stages without queueing, and small [`jpeg`]
-//! helpers both ends need. It does no networking and no image coding itself.
+//! the framing [`codec`] over async readers and writers, and the small pieces
+//! both binaries' pipelines share: the [`slot`] that joins stages without
+//! queueing, the [`shutdown`] signal, and [`jpeg`] header helpers. It does no
+//! networking and no image coding itself.
 
 pub mod codec;
 pub mod jpeg;
+pub mod shutdown;
 pub mod slot;
 
 /// Types generated from `frame.proto` by prost at build time.

@@ -39,15 +39,16 @@ impl<T> Clone for SlotSender<T> {
 
 impl<T> SlotSender<T> {
     /// Puts `value` in the slot, replacing (and counting as dropped) a value
-    /// the consumer has not taken yet. Returns false when the consumer is gone.
-    pub fn put(&self, value: T) -> bool {
+    /// the consumer has not taken yet, which is returned as `Ok(Some(old))`.
+    /// Gives `value` back as `Err` when the consumer is gone.
+    pub fn put(&self, value: T) -> Result<Option<T>, T> {
         match self.tx.force_send(value) {
-            Ok(Some(_replaced)) => {
+            Ok(Some(replaced)) => {
                 self.drops.fetch_add(1, Ordering::Relaxed);
-                true
+                Ok(Some(replaced))
             }
-            Ok(None) => true,
-            Err(_) => false,
+            Ok(None) => Ok(None),
+            Err(async_channel::SendError(value)) => Err(value),
         }
     }
 
@@ -112,8 +113,9 @@ mod tests {
     #[test]
     fn a_slow_consumer_gets_the_newest_value_and_the_rest_are_counted() {
         let (tx, rx) = latest_slot();
-        for i in 0..10 {
-            assert!(tx.put(i));
+        assert_eq!(tx.put(0), Ok(None));
+        for i in 1..10 {
+            assert_eq!(tx.put(i), Ok(Some(i - 1)));
         }
         assert_eq!(rx.try_take(), Some(9));
         assert_eq!(rx.try_take(), None);
@@ -125,7 +127,7 @@ mod tests {
     #[test]
     fn the_consumer_sees_the_end_after_the_last_value() {
         let (tx, rx) = latest_slot();
-        tx.put("last");
+        tx.put("last").unwrap();
         drop(tx);
         assert_eq!(rx.take_blocking(), Some("last"));
         assert_eq!(rx.take_blocking(), None);
@@ -135,7 +137,7 @@ mod tests {
     fn put_reports_a_vanished_consumer() {
         let (tx, rx) = latest_slot();
         drop(rx);
-        assert!(!tx.put(1));
+        assert_eq!(tx.put(1), Err(1));
     }
 
     #[test]
@@ -143,7 +145,7 @@ mod tests {
         let (tx, rx) = latest_slot();
         let producer = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
-            tx.put(7u32);
+            tx.put(7u32).unwrap();
         });
         assert_eq!(smol::block_on(rx.take()), Some(7));
         producer.join().unwrap();

@@ -1,1 +1,151 @@
-fn main() {}
+//! framewire-receiver: accepts framewire senders (and the Python prototype's
+//! client), decodes their frames and shows them in a window, or counts them
+//! headless.
+//!
+//! This file only reads the command line and wires the stages together: the
+//! TCP server (one task per sender), a decoder thread per stream, the window
+//! or nothing, and the report printed on exit.
+
+mod decode;
+mod server;
+mod stats;
+mod view;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
+use framewire_proto::shutdown::StopSignal;
+
+use decode::{DEFAULT_MAX_PIXELS, DecoderContext};
+use server::Server;
+use stats::Registry;
+use view::WindowView;
+
+/// Receive framewire streams and show them.
+///
+/// Keys in the window: Q or Esc quits.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to accept senders on, as HOST:PORT (port 0 picks a free one).
+    #[arg(long, default_value = "0.0.0.0:12345", value_name = "HOST:PORT")]
+    listen: String,
+    /// No window: receive, decode and count only.
+    #[arg(long)]
+    headless: bool,
+    /// Exit after this many decoded frames (over all streams).
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Largest message a sender may send; longer ones close that connection.
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES, value_name = "BYTES")]
+    max_frame_bytes: usize,
+    /// Also write the exit report as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    stats_json: Option<PathBuf>,
+    /// Start a test-pattern sender (framewire-sender, next to this program) too.
+    #[arg(long)]
+    demo: bool,
+}
+
+fn main() -> ExitCode {
+    // wgpu probes every backend and logs the ones that are missing as errors
+    // (e.g. "EGL ... failed to load driver" on a machine without OpenGL): noise.
+    let default_filter = "info,wgpu_hal=off,wgpu_core=warn";
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let stop = StopSignal::new();
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || on_signal.stop())?;
+
+    let listener = smol::block_on(Server::bind(&args.listen))?;
+    let address = listener.local_addr()?;
+    log::info!("listening on {address}");
+    let registry = Arc::new(Registry::default());
+    let (window, sink) = if args.headless {
+        (None, None)
+    } else {
+        let (window, sink) = WindowView::new(registry.clone(), address.to_string())?;
+        (Some(window), Some(sink))
+    };
+    let server = Arc::new(Server {
+        listener,
+        max_frame_bytes: args.max_frame_bytes,
+        registry: registry.clone(),
+        decoder: DecoderContext {
+            max_pixels: DEFAULT_MAX_PIXELS,
+            sink,
+            decoded_total: Default::default(),
+            frame_limit: args.frames,
+            stop: stop.clone(),
+        },
+    });
+    std::thread::Builder::new()
+        .name("server".into())
+        .spawn(move || smol::block_on(server.run()))
+        .context("cannot start the server thread")?;
+    let demo_sender = if args.demo {
+        Some(start_demo_sender(address.port())?)
+    } else {
+        None
+    };
+
+    let result = match window {
+        Some(window) => window.run(&stop),
+        None => {
+            smol::block_on(stop.stopped());
+            Ok(())
+        }
+    };
+    stop.stop();
+    if let Some(mut sender) = demo_sender {
+        let _ = sender.kill();
+        let _ = sender.wait();
+    }
+    let report = registry.report();
+    print!("{report}");
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    result
+}
+
+/// Starts `framewire-sender` from this program's directory, streaming the
+/// test pattern to `port` on this machine: the same code path as a user's.
+fn start_demo_sender(port: u16) -> anyhow::Result<Child> {
+    let program = std::env::current_exe()?
+        .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX));
+    Command::new(&program)
+        .args(["--connect", &format!("127.0.0.1:{port}"), "--source", "pattern", "--name", "demo"])
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start the demo sender {} (build both programs with `cargo build --release`)",
+                program.display()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}

@@ -15,9 +15,9 @@ use framewire_proto::Frame;
 use framewire_proto::slot::SlotSender;
 use mozjpeg::{ColorSpace, Compress};
 
-use crate::capture::{PlanarImage, Source};
-use crate::shutdown::StopSignal;
+use crate::capture::{Pacer, PlanarImage, Source};
 use crate::stats::SenderStats;
+use framewire_proto::shutdown::StopSignal;
 
 /// Where and how the encode stage runs.
 pub struct EncodeStage<'a> {
@@ -25,6 +25,8 @@ pub struct EncodeStage<'a> {
     pub stream_name: String,
     /// Stop after this many pictures (`--frames`).
     pub frame_limit: Option<u64>,
+    /// Paces sources that have no clock of their own.
+    pub pacer: Pacer,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -33,16 +35,26 @@ impl EncodeStage<'_> {
     /// Takes pictures from `source`, encodes each and puts it in `output`,
     /// until stopped, the frame limit is reached or the source fails.
     /// A picture that fails to encode is logged, counted and skipped.
-    pub fn run(&self, source: &mut dyn Source, output: SlotSender<Frame>) -> anyhow::Result<()> {
+    pub fn run(
+        &mut self,
+        source: &mut dyn Source,
+        output: SlotSender<Frame>,
+    ) -> anyhow::Result<()> {
         log::info!("source: {}", source.describe());
         let mut taken = 0;
         while !self.stop.is_stopped() && self.frame_limit.is_none_or(|limit| taken < limit) {
+            if source.needs_pacing() {
+                self.pacer.wait();
+            }
             let started = Instant::now();
             let raw = source.next_frame()?;
             taken += 1;
             let captured = Instant::now();
             SenderStats::add(&self.stats.captured, 1);
-            SenderStats::add(&self.stats.capture_nanos, (captured - started).as_nanos() as u64);
+            SenderStats::add(
+                &self.stats.capture_nanos,
+                (captured - started).as_nanos() as u64,
+            );
             let jpeg = match self.encoder.encode(&raw.image) {
                 Ok(jpeg) => jpeg,
                 Err(error) => {
@@ -52,7 +64,10 @@ impl EncodeStage<'_> {
                 }
             };
             SenderStats::add(&self.stats.encoded, 1);
-            SenderStats::add(&self.stats.encode_nanos, captured.elapsed().as_nanos() as u64);
+            SenderStats::add(
+                &self.stats.encode_nanos,
+                captured.elapsed().as_nanos() as u64,
+            );
             let frame = Frame {
                 image: jpeg.into(),
                 sequence: raw.sequence,
@@ -61,8 +76,8 @@ impl EncodeStage<'_> {
                 height: raw.image.height,
                 stream_name: self.stream_name.clone(),
             };
-            if !output.put(frame) {
-                break;
+            if output.put(frame).is_err() {
+                break; // the transport is gone
             }
         }
         Ok(())
@@ -84,15 +99,18 @@ impl JpegEncoder {
     /// Encodes a 4:2:0 picture into a baseline JPEG.
     pub fn encode(&self, image: &PlanarImage) -> anyhow::Result<Vec<u8>> {
         let quality = self.quality;
-        panic::catch_unwind(AssertUnwindSafe(|| encode_420(image, quality)))
-            .map_err(|panic| {
-                let reason = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown error");
-                anyhow!("mozjpeg failed on a {}x{} picture: {reason}", image.width, image.height)
-            })?
+        panic::catch_unwind(AssertUnwindSafe(|| encode_420(image, quality))).map_err(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown error");
+            anyhow!(
+                "mozjpeg failed on a {}x{} picture: {reason}",
+                image.width,
+                image.height
+            )
+        })?
     }
 }
 
@@ -117,14 +135,16 @@ fn encode_420(image: &PlanarImage, quality: u8) -> anyhow::Result<Vec<u8>> {
     if !started.write_raw_data(&planes) {
         return Err(anyhow!("mozjpeg took fewer rows than the picture has"));
     }
-    started.finish().context("mozjpeg could not finish the JPEG")
+    started
+        .finish()
+        .context("mozjpeg could not finish the JPEG")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::pattern::{BARS, PatternSource};
     use crate::capture::Source;
+    use crate::capture::pattern::{BARS, PatternSource};
 
     fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
         let decompress = mozjpeg::Decompress::new_mem(jpeg).unwrap();
@@ -137,7 +157,7 @@ mod tests {
     #[test]
     fn the_pattern_encodes_to_a_baseline_jpeg_with_its_colours() {
         for (w, h) in [(640, 480), (1920, 1080), (1001, 17)] {
-            let frame = PatternSource::new(w, h, 0).next_frame().unwrap();
+            let frame = PatternSource::new(w, h).next_frame().unwrap();
             let jpeg = JpegEncoder::new(90).encode(&frame.image).unwrap();
             let header = framewire_proto::jpeg::read_header(&jpeg).unwrap();
             assert_eq!((header.width, header.height), (w, h));
@@ -153,7 +173,10 @@ mod tests {
                 let got = &rgb[(y * w as usize + x) * 3..][..3];
                 for channel in 0..3 {
                     let difference = (got[channel] as i32 - expected[channel] as i32).abs();
-                    assert!(difference <= 6, "bar {bar} at {w}x{h}: {got:?} vs {expected:?}");
+                    assert!(
+                        difference <= 6,
+                        "bar {bar} at {w}x{h}: {got:?} vs {expected:?}"
+                    );
                 }
             }
         }
@@ -161,7 +184,7 @@ mod tests {
 
     #[test]
     fn quality_trades_size_for_fidelity() {
-        let frame = PatternSource::new(640, 480, 0).next_frame().unwrap();
+        let frame = PatternSource::new(640, 480).next_frame().unwrap();
         let small = JpegEncoder::new(20).encode(&frame.image).unwrap();
         let large = JpegEncoder::new(95).encode(&frame.image).unwrap();
         assert!(small.len() < large.len());

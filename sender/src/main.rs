@@ -7,7 +7,6 @@
 
 mod capture;
 mod encode;
-mod shutdown;
 mod stats;
 mod transport;
 
@@ -19,9 +18,10 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use framewire_proto::slot::latest_slot;
 
+use capture::Pacer;
 use capture::pattern::PatternSource;
 use encode::{EncodeStage, JpegEncoder};
-use shutdown::StopSignal;
+use framewire_proto::shutdown::StopSignal;
 use stats::SenderStats;
 use transport::Transport;
 
@@ -77,7 +77,9 @@ impl FromStr for Size {
         let width: u32 = width.trim().parse().map_err(|_| invalid())?;
         let height: u32 = height.trim().parse().map_err(|_| invalid())?;
         if !(1..=16384).contains(&width) || !(1..=16384).contains(&height) {
-            return Err(format!("{width}x{height} is out of range: each side must be 1 to 16384 pixels"));
+            return Err(format!(
+                "{width}x{height} is out of range: each side must be 1 to 16384 pixels"
+            ));
         }
         Ok(Size { width, height })
     }
@@ -108,7 +110,7 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     let stream_name = args.name.unwrap_or_else(host_name);
     let mut source = match args.source {
-        SourceKind::Pattern => PatternSource::new(args.size.width, args.size.height, args.fps),
+        SourceKind::Pattern => PatternSource::new(args.size.width, args.size.height),
     };
     let stats = Arc::new(SenderStats::default());
     let (frames_out, frames_in) = latest_slot();
@@ -116,10 +118,11 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     std::thread::scope(|scope| {
         let encoding = scope.spawn(|| {
-            let stage = EncodeStage {
+            let mut stage = EncodeStage {
                 encoder: JpegEncoder::new(args.quality),
                 stream_name: stream_name.clone(),
                 frame_limit: args.frames,
+                pacer: Pacer::new(args.fps),
                 stats: &stats,
                 stop: &stop,
             };
@@ -140,7 +143,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         };
         smol::block_on(transport.run(frames_in));
         stop.stop();
-        let result = encoding.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the encoder thread panicked")));
+        let result = encoding
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the encoder thread panicked")));
         let _ = reporter.join();
         result
     })
@@ -166,7 +171,10 @@ mod tests {
         assert!("640X480".parse::<Size>().is_ok());
         for bad in ["1280", "x720", "1280x", "axb", "0x720", "99999x1"] {
             let error = bad.parse::<Size>().unwrap_err();
-            assert!(error.contains("WIDTHxHEIGHT") || error.contains("out of range"), "{bad}: {error}");
+            assert!(
+                error.contains("WIDTHxHEIGHT") || error.contains("out of range"),
+                "{bad}: {error}"
+            );
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use framewire_proto::slot::DropCounter;
 
-use crate::shutdown::StopSignal;
+use framewire_proto::shutdown::StopSignal;
 
 #[derive(Default)]
 pub struct SenderStats {
@@ -83,11 +83,17 @@ fn describe(before: &Snapshot, after: &Snapshot, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let per_frame_ms = |nanos: u64, frames: u64| nanos as f64 / 1e6 / frames.max(1) as f64;
     format!(
-        "sent {:.1} fps, dropped {}, {:.0} kbit/s, encode {:.2} ms/frame (draw/capture {:.2} ms)",
+        "sent {:.1} fps, dropped {}, {:.0} kbit/s, encode {:.2} ms/frame (capture {:.2} ms)",
         (after.sent - before.sent) as f64 / seconds,
         after.dropped - before.dropped,
         (after.bytes_sent - before.bytes_sent) as f64 * 8.0 / 1000.0 / seconds,
-        per_frame_ms(after.encode_nanos - before.encode_nanos, after.encoded - before.encoded),
-        per_frame_ms(after.capture_nanos - before.capture_nanos, after.captured - before.captured),
+        per_frame_ms(
+            after.encode_nanos - before.encode_nanos,
+            after.encoded - before.encoded
+        ),
+        per_frame_ms(
+            after.capture_nanos - before.capture_nanos,
+            after.captured - before.captured
+        ),
     )
 }

@@ -18,8 +18,8 @@ use framewire_proto::slot::SlotReceiver;
 use futures_lite::FutureExt;
 use smol::Timer;
 
-use crate::shutdown::StopSignal;
 use crate::stats::SenderStats;
+use framewire_proto::shutdown::StopSignal;
 
 /// First wait after a failed connection attempt; it doubles on each failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -65,7 +65,7 @@ impl Transport<'_> {
             let mut stream = match connected {
                 Ok(stream) => stream,
                 Err(error) => {
-                    if failed_attempts % 30 == 0 {
+                    if failed_attempts.is_multiple_of(30) {
                         log::warn!(
                             "cannot reach the receiver at {}: {error}; retrying every {:.1} s at most",
                             self.address,
@@ -102,7 +102,11 @@ impl Transport<'_> {
         }
     }
 
-    async fn send_frames(&self, stream: &mut TcpStream, frames: &SlotReceiver<Frame>) -> io::Result<Ended> {
+    async fn send_frames(
+        &self,
+        stream: &mut TcpStream,
+        frames: &SlotReceiver<Frame>,
+    ) -> io::Result<Ended> {
         loop {
             let next = async { Some(frames.take().await) }
                 .or(async {

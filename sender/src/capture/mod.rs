@@ -1,9 +1,9 @@
 //! Frame sources: where pictures come from before they are encoded.
 //!
-//! Every source implements [`Source`] and runs on its own blocking thread,
-//! handing out [`RawFrame`]s stamped with their capture time. A source paces
-//! itself (a camera by its own clock, the test pattern by [`Pacer`]); it does
-//! not encode or send anything.
+//! Every source implements [`Source`] and runs on a blocking thread, handing
+//! out [`RawFrame`]s stamped with their capture time. A camera delivers at its
+//! own rate; a source without a clock (the test pattern) says so and is paced
+//! by a [`Pacer`]. Sources do not encode or send anything.
 
 pub mod pattern;
 
@@ -54,11 +54,14 @@ pub struct RawFrame {
 
 /// Something that produces pictures: the test pattern now, cameras and files later.
 pub trait Source: Send {
-    /// Blocks until the next picture is due and returns it.
+    /// Returns the next picture, blocking until the source has one.
     fn next_frame(&mut self) -> anyhow::Result<RawFrame>;
 
-    /// A short description for the log, e.g. "test pattern 1280x720 at 30 fps".
+    /// A short description for the log, e.g. "test pattern 1280x720".
     fn describe(&self) -> String;
+
+    /// True for sources that make pictures on demand and so need a [`Pacer`].
+    fn needs_pacing(&self) -> bool;
 }
 
 /// Paces a source that has no clock of its own to a steady frame rate.
@@ -74,8 +77,7 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(frames_per_second: u32) -> Pacer {
         Pacer {
-            interval: (frames_per_second > 0)
-                .then(|| Duration::from_secs(1) / frames_per_second),
+            interval: (frames_per_second > 0).then(|| Duration::from_secs(1) / frames_per_second),
             next_deadline: None,
         }
     }

@@ -7,7 +7,7 @@
 //! obvious on screen. The pattern is drawn directly in YCbCr: the bars are
 //! drawn once, and each frame only redraws the grey band's luma.
 
-use super::{Pacer, PlanarImage, RawFrame, Source};
+use super::{PlanarImage, RawFrame, Source};
 
 /// The colour bars, left to right, as RGB.
 pub const BARS: [[u8; 3]; 8] = [
@@ -29,17 +29,13 @@ const BLOCK_CROSSING_FRAMES: u32 = 90;
 
 pub struct PatternSource {
     background: PlanarImage,
-    pacer: Pacer,
-    frames_per_second: u32,
     sequence: u64,
 }
 
 impl PatternSource {
-    pub fn new(width: u32, height: u32, frames_per_second: u32) -> PatternSource {
+    pub fn new(width: u32, height: u32) -> PatternSource {
         PatternSource {
             background: draw_background(width, height),
-            pacer: Pacer::new(frames_per_second),
-            frames_per_second,
             sequence: 0,
         }
     }
@@ -47,7 +43,6 @@ impl PatternSource {
 
 impl Source for PatternSource {
     fn next_frame(&mut self) -> anyhow::Result<RawFrame> {
-        self.pacer.wait();
         let capture_time_us = framewire_proto::unix_time_us();
         let mut image = self.background.clone();
         draw_band(&mut image, self.sequence, capture_time_us);
@@ -61,14 +56,14 @@ impl Source for PatternSource {
     }
 
     fn describe(&self) -> String {
-        let rate = match self.frames_per_second {
-            0 => "as fast as possible".to_owned(),
-            fps => format!("at {fps} fps"),
-        };
         format!(
-            "test pattern {}x{} {rate}",
+            "test pattern {}x{}",
             self.background.width, self.background.height
         )
+    }
+
+    fn needs_pacing(&self) -> bool {
+        true
     }
 }
 
@@ -92,7 +87,10 @@ fn draw_background(width: u32, height: u32) -> PlanarImage {
     let band = band_top(height);
     for (plane_index, subsampling) in [(0, 1), (1, 2), (2, 2)] {
         let stride = image.strides[plane_index];
-        for (row, line) in image.planes[plane_index].chunks_exact_mut(stride).enumerate() {
+        for (row, line) in image.planes[plane_index]
+            .chunks_exact_mut(stride)
+            .enumerate()
+        {
             let in_band = row * subsampling >= band;
             for (column, sample) in line.iter_mut().enumerate() {
                 let x = (column * subsampling).min(width as usize - 1);
@@ -118,7 +116,10 @@ fn draw_band(image: &mut PlanarImage, sequence: u64, capture_time_us: u64) {
     let luma = &mut image.planes[0];
 
     let text = format!("#{sequence:06} {}", clock_time(capture_time_us));
-    let dot = (band_height / 20).max(1);
+    // Each character is 6 dots wide with its spacing; leave 2 characters of margin.
+    let dot = (band_height / 20)
+        .min(width / ((text.len() + 2) * 6))
+        .max(1);
     draw_text(luma, stride, width, (dot * 2, band + dot * 2), dot, &text);
 
     let block = (band_height / 3).max(2);
@@ -136,12 +137,23 @@ fn clock_time(unix_us: u64) -> String {
     let millis_of_day = (unix_us / 1000) % 86_400_000;
     let (hours, rest) = (millis_of_day / 3_600_000, millis_of_day % 3_600_000);
     let (minutes, rest) = (rest / 60_000, rest % 60_000);
-    format!("{hours:02}:{minutes:02}:{:02}.{:03}", rest / 1000, rest % 1000)
+    format!(
+        "{hours:02}:{minutes:02}:{:02}.{:03}",
+        rest / 1000,
+        rest % 1000
+    )
 }
 
 /// Draws `text` in white with a 5x7 font, each font dot `dot` pixels square,
 /// clipped to the image.
-fn draw_text(luma: &mut [u8], stride: usize, width: usize, origin: (usize, usize), dot: usize, text: &str) {
+fn draw_text(
+    luma: &mut [u8],
+    stride: usize,
+    width: usize,
+    origin: (usize, usize),
+    dot: usize,
+    text: &str,
+) {
     let rows = luma.len() / stride;
     for (index, character) in text.chars().enumerate() {
         let glyph = glyph(character);
@@ -206,13 +218,16 @@ mod tests {
 
     #[test]
     fn consecutive_frames_differ_so_a_stall_is_visible() {
-        let mut source = PatternSource::new(320, 240, 0);
+        let mut source = PatternSource::new(320, 240);
         let first = source.next_frame().unwrap();
         let second = source.next_frame().unwrap();
         assert_ne!(first.image.planes[0], second.image.planes[0]);
         // ... and only in the band: the bars stay put.
         let band_start = band_top(240) * first.image.strides[0];
-        assert_eq!(first.image.planes[0][..band_start], second.image.planes[0][..band_start]);
+        assert_eq!(
+            first.image.planes[0][..band_start],
+            second.image.planes[0][..band_start]
+        );
         assert_eq!(first.image.planes[1], second.image.planes[1]);
     }
 
@@ -224,10 +239,24 @@ mod tests {
         draw_band(&mut b, 45, 0);
         let row = 470;
         let white_columns = |image: &PlanarImage| {
-            (0..640).filter(|&x| luma_at(image, x, row - 10) == 255).collect::<Vec<_>>()
+            (0..640)
+                .filter(|&x| luma_at(image, x, row - 10) == 255)
+                .collect::<Vec<_>>()
         };
         assert_eq!(white_columns(&a).first(), Some(&0));
         assert!(white_columns(&b).first().unwrap() > &250);
+    }
+
+    #[test]
+    fn the_text_fits_the_width() {
+        let mut image = draw_background(640, 480);
+        draw_band(&mut image, 123_456, 1_700_000_000_123_456);
+        let text_row = band_top(480) + 2 * (160 / 20) + 3;
+        let right_edge = (600..640).map(|x| luma_at(&image, x, text_row));
+        assert!(
+            right_edge.into_iter().all(|y| y < 100),
+            "the text runs off the right edge"
+        );
     }
 
     #[test]
@@ -239,7 +268,7 @@ mod tests {
     #[test]
     fn odd_and_tiny_sizes_draw_without_panicking() {
         for (w, h) in [(1, 1), (2, 2), (17, 9), (1001, 3), (3, 1001)] {
-            let mut source = PatternSource::new(w, h, 0);
+            let mut source = PatternSource::new(w, h);
             source.next_frame().unwrap();
         }
     }

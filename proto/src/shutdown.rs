@@ -1,5 +1,5 @@
-//! The stop signal: Ctrl-C, SIGTERM or the end of `--frames` ask every stage
-//! to finish what it holds and return.
+//! The stop signal: Ctrl-C, SIGTERM or a frame limit ask every stage of a
+//! pipeline to finish what it holds and return.
 //!
 //! Blocking threads poll [`StopSignal::is_stopped`]; async code awaits
 //! [`StopSignal::stopped`]. It only signals: each stage decides how to end.
@@ -31,5 +31,28 @@ impl StopSignal {
     pub async fn stopped(&self) {
         // The channel never carries a value, so this returns only when closed.
         let _ = self.receiver.recv().await;
+    }
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_clone_sees_the_stop_and_waiters_wake() {
+        let stop = StopSignal::new();
+        let waiter = stop.clone();
+        assert!(!waiter.is_stopped());
+        let thread = std::thread::spawn(move || smol::block_on(waiter.stopped()));
+        stop.stop();
+        stop.stop();
+        thread.join().unwrap();
+        assert!(stop.clone().is_stopped());
     }
 }

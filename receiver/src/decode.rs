@@ -1,0 +1,179 @@
+//! Decoding JPEG frames into RGBA pixels, one thread per stream.
+//!
+//! Each connection's decoder takes the newest frame from its slot (frames
+//! that were replaced before it got to them are never decoded), checks the
+//! JPEG header against the pixel limit before decoding anything, decodes with
+//! zune-jpeg straight to RGBA, and hands the picture to the view, if there is
+//! one. A frame that does not decode is logged, counted and skipped; the
+//! stream goes on. It does not read sockets or draw.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use framewire_proto::Frame;
+use framewire_proto::jpeg::{JpegError, read_header};
+use framewire_proto::shutdown::StopSignal;
+use framewire_proto::slot::SlotReceiver;
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+
+use crate::stats::StreamStats;
+
+/// The default limit on a decoded picture: 8K UHD, about 33 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
+
+/// A decoded picture on its way to the view.
+pub struct DecodedFrame {
+    pub stream: Arc<StreamStats>,
+    pub width: u32,
+    pub height: u32,
+    /// `width * height` RGBA pixels, row by row.
+    pub rgba: Vec<u8>,
+}
+
+/// Where decoded pictures go (the window), if anywhere.
+pub type FrameSink = Arc<dyn Fn(DecodedFrame) + Send + Sync>;
+
+/// Why one frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Header(#[from] JpegError),
+    #[error("image of {width}x{height} pixels is above the limit of {limit} pixels")]
+    TooLarge { width: u32, height: u32, limit: u64 },
+    #[error("JPEG data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Decodes `jpeg` into `rgba` (resized as needed); returns its size.
+pub fn decode_rgba(
+    jpeg: &[u8],
+    max_pixels: u64,
+    rgba: &mut Vec<u8>,
+) -> Result<(u32, u32), DecodeError> {
+    let header = read_header(jpeg)?;
+    if header.width as u64 * header.height as u64 > max_pixels {
+        return Err(DecodeError::TooLarge {
+            width: header.width,
+            height: header.height,
+            limit: max_pixels,
+        });
+    }
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGBA)
+        .set_max_width(header.width as usize)
+        .set_max_height(header.height as usize);
+    let mut decoder = JpegDecoder::new_with_options(jpeg, options);
+    decoder
+        .decode_headers()
+        .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
+    let size = decoder
+        .output_buffer_size()
+        .ok_or_else(|| DecodeError::Corrupt("no output size".into()))?;
+    rgba.resize(size, 0);
+    decoder
+        .decode_into(rgba)
+        .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
+    Ok((header.width, header.height))
+}
+
+/// Everything a stream's decoder needs besides its input.
+#[derive(Clone)]
+pub struct DecoderContext {
+    pub max_pixels: u64,
+    pub sink: Option<FrameSink>,
+    /// Decoded frames over all streams, for `--frames`.
+    pub decoded_total: Arc<AtomicU64>,
+    pub frame_limit: Option<u64>,
+    pub stop: StopSignal,
+}
+
+impl DecoderContext {
+    /// Decodes frames from `input` until the connection's slot closes.
+    pub fn run(&self, input: SlotReceiver<Frame>, stream: Arc<StreamStats>) {
+        let mut rgba = Vec::new();
+        while let Some(frame) = input.take_blocking() {
+            match decode_rgba(&frame.image, self.max_pixels, &mut rgba) {
+                Ok((width, height)) => {
+                    stream.note_decoded(width, height, frame.capture_time_us);
+                    if let Some(sink) = &self.sink {
+                        let rgba = std::mem::take(&mut rgba);
+                        sink(DecodedFrame {
+                            stream: stream.clone(),
+                            width,
+                            height,
+                            rgba,
+                        });
+                    }
+                    let total = self.decoded_total.fetch_add(1, Ordering::Relaxed) + 1;
+                    if self.frame_limit.is_some_and(|limit| total >= limit) {
+                        self.stop.stop();
+                    }
+                }
+                Err(error) => {
+                    let errors = stream.decode_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    if errors <= 5 || errors.is_multiple_of(100) {
+                        log::warn!(
+                            "stream '{}' ({}): frame {} skipped ({errors} so far): {error}",
+                            stream.name(),
+                            stream.peer,
+                            frame.sequence
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JPEG start and frame header claiming `width` x `height`, and nothing else.
+    fn tiny_header_claiming(width: u16, height: u16) -> Vec<u8> {
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 8];
+        jpeg.extend_from_slice(&height.to_be_bytes());
+        jpeg.extend_from_slice(&width.to_be_bytes());
+        jpeg.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        jpeg
+    }
+
+    #[test]
+    fn a_huge_claimed_size_is_refused_before_decoding() {
+        let mut rgba = Vec::new();
+        let error = decode_rgba(
+            &tiny_header_claiming(60000, 60000),
+            DEFAULT_MAX_PIXELS,
+            &mut rgba,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            error,
+            DecodeError::TooLarge {
+                width: 60000,
+                height: 60000,
+                ..
+            }
+        ));
+        assert!(rgba.capacity() == 0, "nothing was allocated");
+    }
+
+    #[test]
+    fn a_header_without_image_data_is_corrupt_not_a_panic() {
+        let mut rgba = Vec::new();
+        let error =
+            decode_rgba(&tiny_header_claiming(64, 64), DEFAULT_MAX_PIXELS, &mut rgba).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::Corrupt(_) | DecodeError::Header(_)),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn text_is_not_a_jpeg() {
+        let error = decode_rgba(b"hello", DEFAULT_MAX_PIXELS, &mut Vec::new()).unwrap_err();
+        assert!(error.to_string().starts_with("not a JPEG"), "{error}");
+    }
+}
