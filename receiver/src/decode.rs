@@ -86,6 +86,8 @@ pub struct DecoderContext {
     /// Decoded frames over all streams, for `--frames`.
     pub decoded_total: Arc<AtomicU64>,
     pub frame_limit: Option<u64>,
+    /// Keep each stream's newest picture for a snapshot on exit.
+    pub keep_last_picture: bool,
     pub stop: StopSignal,
 }
 
@@ -98,13 +100,23 @@ impl DecoderContext {
                 Ok((width, height)) => {
                     stream.note_decoded(width, height, frame.capture_time_us);
                     if let Some(sink) = &self.sink {
-                        let rgba = std::mem::take(&mut rgba);
+                        let rgba = match self.keep_last_picture {
+                            true => rgba.clone(),
+                            false => std::mem::take(&mut rgba),
+                        };
                         sink(DecodedFrame {
                             stream: stream.clone(),
                             width,
                             height,
                             rgba,
                         });
+                    }
+                    if self.keep_last_picture
+                        && let Ok(mut last) = stream.last_picture.lock()
+                    {
+                        // Swap, not copy: the old picture's buffer takes the next decode.
+                        std::mem::swap(&mut last.rgba, &mut rgba);
+                        (last.width, last.height) = (width, height);
                     }
                     let total = self.decoded_total.fetch_add(1, Ordering::Relaxed) + 1;
                     if self.frame_limit.is_some_and(|limit| total >= limit) {

@@ -8,6 +8,7 @@
 
 mod decode;
 mod server;
+mod snapshot;
 mod stats;
 mod view;
 
@@ -46,6 +47,9 @@ struct Args {
     /// Also write the exit report as JSON to this file.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
+    /// On exit, save each stream's last picture as a PNG file in this directory.
+    #[arg(long, value_name = "DIR")]
+    snapshot_dir: Option<PathBuf>,
     /// Start a test-pattern sender (framewire-sender, next to this program) too.
     #[arg(long)]
     demo: bool,
@@ -90,6 +94,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             sink,
             decoded_total: Default::default(),
             frame_limit: args.frames,
+            keep_last_picture: args.snapshot_dir.is_some(),
             stop: stop.clone(),
         },
     });
@@ -114,6 +119,19 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(mut sender) = demo_sender {
         let _ = sender.kill();
         let _ = sender.wait();
+    }
+    if let Some(directory) = &args.snapshot_dir {
+        for stream in registry.all() {
+            match snapshot::save_last_picture(directory, &stream) {
+                Ok(Some(path)) => log::info!(
+                    "saved the last picture of '{}' to {}",
+                    stream.name(),
+                    path.display()
+                ),
+                Ok(None) => {}
+                Err(error) => log::warn!("{error:#}"),
+            }
+        }
     }
     let report = registry.report();
     print!("{report}");

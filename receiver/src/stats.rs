@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::snapshot::Picture;
+
 /// Latency buckets per power of two: about 1.5 % resolution.
 const SUB_BUCKETS: usize = 64;
 /// Powers of two covered, in microseconds: up to about 2^36 µs (19 hours).
@@ -103,6 +105,8 @@ pub struct StreamStats {
     pub width: AtomicU64,
     pub height: AtomicU64,
     pub latency: Mutex<LatencyHistogram>,
+    /// The newest decoded picture, kept only with `--snapshot-dir`.
+    pub last_picture: Mutex<Picture>,
     pub connected: std::sync::atomic::AtomicBool,
     /// Microseconds since `connected_at` of the first and the latest decoded frame.
     pub first_decoded_us: AtomicU64,
@@ -130,6 +134,7 @@ impl StreamStats {
             width: AtomicU64::new(0),
             height: AtomicU64::new(0),
             latency: Mutex::new(LatencyHistogram::default()),
+            last_picture: Mutex::new(Picture::default()),
             connected: std::sync::atomic::AtomicBool::new(true),
             first_decoded_us: AtomicU64::new(0),
             last_decoded_us: AtomicU64::new(0),

@@ -1,0 +1,110 @@
+//! Saving a stream's last decoded picture as a PNG file.
+//!
+//! With `--snapshot-dir`, each stream's decoder keeps its newest picture
+//! (by swapping buffers, not copying), and on exit every stream's picture is
+//! written at its native resolution to `DIR/stream-<id>-<name>.png`. This
+//! module only writes files; it does not decide when.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::stats::StreamStats;
+
+/// A decoded picture kept for a snapshot.
+#[derive(Default)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+/// Writes `picture` as an 8-bit RGBA PNG.
+pub fn write_png(path: &Path, picture: &Picture) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), picture.width, picture.height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header()?;
+    writer
+        .write_image_data(&picture.rgba)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writer.finish()?;
+    Ok(())
+}
+
+/// Writes the last picture of `stream` into `directory`; returns the path,
+/// or None when the stream never decoded a picture.
+pub fn save_last_picture(
+    directory: &Path,
+    stream: &StreamStats,
+) -> anyhow::Result<Option<PathBuf>> {
+    let picture = stream
+        .last_picture
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the picture of stream {} is unavailable", stream.id))?;
+    if picture.rgba.is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("cannot create {}", directory.display()))?;
+    let path = directory.join(file_name(stream.id, &stream.name()));
+    write_png(&path, &picture)?;
+    Ok(Some(path))
+}
+
+/// `stream-<id>-<name>.png`, with anything unsafe in a file name replaced.
+fn file_name(id: u64, name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("stream-{id}-{safe}.png")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_whatever_the_sender_calls_itself() {
+        assert_eq!(file_name(3, "porch"), "stream-3-porch.png");
+        assert_eq!(
+            file_name(0, "../../etc/passwd"),
+            "stream-0-______etc_passwd.png"
+        );
+        assert_eq!(
+            file_name(1, "127.0.0.1:5000"),
+            "stream-1-127_0_0_1_5000.png"
+        );
+    }
+
+    #[test]
+    fn a_written_png_reads_back_with_the_same_pixels() {
+        let picture = Picture {
+            width: 3,
+            height: 2,
+            rgba: (0..24).collect(),
+        };
+        let path = std::env::temp_dir().join(format!(
+            "framewire-snapshot-test-{}.png",
+            std::process::id()
+        ));
+        write_png(&path, &picture).unwrap();
+        let decoder = png::Decoder::new(File::open(&path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut pixels).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(pixels, picture.rgba);
+    }
+}

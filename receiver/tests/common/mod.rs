@@ -1,0 +1,330 @@
+//! Test harness: runs the real `framewire-receiver` and `framewire-sender`
+//! binaries over real loopback sockets, follows their logs, and reads the
+//! receiver's JSON report. Each test starts its own processes on ports the
+//! kernel picks, so tests can run in parallel.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The receiver binary cargo built for these tests.
+pub fn receiver_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_framewire-receiver"))
+}
+
+/// The sender binary, built next to the receiver by `cargo test --workspace`.
+pub fn sender_binary() -> PathBuf {
+    let path = receiver_binary()
+        .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A fresh, empty directory under the system's temp dir.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("framewire-test-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running program whose stderr (the log) is collected line by line.
+pub struct Process {
+    pub child: Child,
+    pub log: Arc<Mutex<Vec<String>>>,
+    name: String,
+}
+
+impl Process {
+    pub fn start(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.env("RUST_LOG", "info");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let name = program.file_name().unwrap().to_string_lossy().into_owned();
+        Process { child, log, name }
+    }
+
+    /// The whole log so far, for assertion messages.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`; returns that line.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log '{needle}' within {timeout:?}; its log:\n{}",
+                self.name,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the program to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50)); // let the log readers finish
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit within {timeout:?}; its log:\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(Duration::from_secs(10))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless receiver with its report going to a scratch directory.
+pub struct Receiver {
+    pub process: Process,
+    pub address: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl Receiver {
+    /// Starts a headless receiver on `listen` (e.g. "127.0.0.1:0") with extra arguments.
+    pub fn start(test: &str, listen: &str, extra: &[&str]) -> Receiver {
+        let dir = scratch_dir(test);
+        Self::start_in(dir, listen, extra, &[])
+    }
+
+    pub fn start_in(dir: PathBuf, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Receiver {
+        let report = dir.join("report.json");
+        let snapshots = dir.join("snapshots");
+        let mut args = vec![
+            "--listen",
+            listen,
+            "--stats-json",
+            report.to_str().unwrap(),
+            "--snapshot-dir",
+            snapshots.to_str().unwrap(),
+        ];
+        if !extra.contains(&"--window") {
+            args.push("--headless");
+        }
+        args.extend(extra.iter().filter(|a| **a != "--window"));
+        let process = Process::start(&receiver_binary(), &args, env);
+        let line = process.wait_for_log("listening on ", Duration::from_secs(20));
+        let address = line
+            .rsplit("listening on ")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        Receiver {
+            process,
+            address,
+            dir,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Stops the receiver with SIGTERM and returns its JSON report.
+    pub fn stop(&mut self) -> serde_json::Value {
+        let status = self.process.terminate();
+        assert!(
+            status.success(),
+            "receiver exited with {status}; log:\n{}",
+            self.process.log_text()
+        );
+        self.report()
+    }
+
+    pub fn report(&self) -> serde_json::Value {
+        let path = self.dir.join("report.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "no report at {}: {e}; log:\n{}",
+                path.display(),
+                self.process.log_text()
+            )
+        });
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The snapshot PNG of stream `id` (written on exit), decoded to RGBA.
+    pub fn snapshot(&self, id: u64) -> Image {
+        let dir = self.dir.join("snapshots");
+        let prefix = format!("stream-{id}-");
+        let entry = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("no snapshots in {}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+            .unwrap_or_else(|| panic!("no snapshot of stream {id} in {}", dir.display()));
+        Image::read_png(&entry)
+    }
+}
+
+/// Starts a sender with `args` after `--connect address`.
+pub fn start_sender(address: &str, args: &[&str]) -> Process {
+    let mut all = vec!["--connect", address];
+    all.extend_from_slice(args);
+    Process::start(&sender_binary(), &all, &[])
+}
+
+/// An RGBA picture.
+pub struct Image {
+    pub width: usize,
+    pub height: usize,
+    pub rgba: Vec<u8>,
+}
+
+impl Image {
+    pub fn read_png(path: &Path) -> Image {
+        let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut rgba = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut rgba).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgba);
+        Image {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgba,
+        }
+    }
+
+    pub fn rgb_at(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 4;
+        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2]]
+    }
+
+    /// Asserts the pixel at (x, y) is within `tolerance` of `expected` in every channel.
+    pub fn assert_colour(&self, x: usize, y: usize, expected: [u8; 3], tolerance: u8, what: &str) {
+        let got = self.rgb_at(x, y);
+        let close = got
+            .iter()
+            .zip(expected)
+            .all(|(g, e)| g.abs_diff(e) <= tolerance);
+        assert!(
+            close,
+            "{what} at ({x}, {y}): got {got:?}, expected {expected:?}"
+        );
+    }
+}
+
+/// The test pattern's colour bars, left to right (see the sender's pattern.rs).
+pub const PATTERN_BARS: [[u8; 3]; 8] = [
+    [255, 255, 255],
+    [255, 255, 0],
+    [0, 255, 255],
+    [0, 255, 0],
+    [255, 0, 255],
+    [255, 0, 0],
+    [0, 0, 255],
+    [0, 0, 0],
+];
+
+/// Checks that `image` (the size the pattern was sent at) shows the bars where they belong.
+pub fn assert_shows_pattern_bars(image: &Image) {
+    for (bar, colour) in PATTERN_BARS.iter().enumerate() {
+        let x = (2 * bar + 1) * image.width / 16;
+        image.assert_colour(x, image.height / 3, *colour, 8, &format!("bar {bar}"));
+    }
+    // The band under the bars is dark grey.
+    image.assert_colour(
+        image.width - 4,
+        image.height * 2 / 3 + 4,
+        [40, 40, 40],
+        8,
+        "band",
+    );
+}
+
+/// Reads a u64 field of a JSON object, with a helpful message.
+pub fn field(value: &serde_json::Value, name: &str) -> u64 {
+    value[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no integer '{name}' in {value:#}"))
+}
+
+/// A port that is free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,165 @@
+//! End to end: the real sender streams its test pattern to the real receiver
+//! over loopback, and what arrives is checked as a user would notice it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[test]
+fn three_hundred_frames_arrive_in_order_intact_and_timed() {
+    let mut receiver = Receiver::start("in-order", "127.0.0.1:0", &[]);
+    let mut sender = start_sender(
+        &receiver.address(),
+        &[
+            "--size", "640x480", "--fps", "30", "--frames", "300", "--name", "bench",
+        ],
+    );
+    assert!(
+        sender.wait_exit(MINUTE).success(),
+        "sender log:\n{}",
+        sender.log_text()
+    );
+    receiver
+        .process
+        .wait_for_log("disconnected after 300 frames", Duration::from_secs(10));
+    let report = receiver.stop();
+    let image = receiver.snapshot(0);
+
+    let stream = &report["streams"][0];
+    assert_eq!(stream["name"], "bench");
+    assert_eq!(field(stream, "frames_received"), 300, "{stream:#}");
+    assert_eq!(
+        field(stream, "last_sequence"),
+        299,
+        "frames numbered 0..299"
+    );
+    assert_eq!(
+        field(stream, "sequence_gaps"),
+        0,
+        "none lost at 30 fps: {stream:#}"
+    );
+    assert_eq!(field(stream, "out_of_order"), 0);
+    assert_eq!(field(stream, "decode_errors"), 0);
+    assert_eq!(
+        (field(stream, "width"), field(stream, "height")),
+        (640, 480)
+    );
+    let decoded = field(stream, "frames_decoded");
+    assert_eq!(
+        decoded + field(stream, "dropped_before_decode"),
+        300,
+        "{stream:#}"
+    );
+    assert_eq!(
+        field(stream, "latency_samples"),
+        decoded,
+        "every decoded frame has a latency"
+    );
+    let p50 = stream["latency_ms_p50"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p50 < 1000.0, "p50 {p50} ms");
+    assert_eq!((image.width, image.height), (640, 480));
+    assert_shows_pattern_bars(&image);
+}
+
+#[test]
+fn the_receiver_exits_by_itself_after_the_frames_asked_for() {
+    let mut receiver = Receiver::start("frame-limit", "127.0.0.1:0", &["--frames", "30"]);
+    let _sender = start_sender(&receiver.address(), &["--size", "320x240", "--fps", "0"]);
+    let status = receiver.process.wait_exit(MINUTE);
+    assert!(status.success(), "{}", receiver.process.log_text());
+    let report = receiver.report();
+    assert!(field(&report, "frames_decoded") >= 30, "{report:#}");
+    receiver.process.wait_for_log("30", Duration::from_secs(1));
+    assert!(
+        receiver.process.log_text().contains("framewire-receiver: "),
+        "human report printed"
+    );
+}
+
+#[test]
+fn either_may_start_first_and_the_sender_reconnects_after_a_receiver_restart() {
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    // The sender starts first and waits for a receiver that is not there yet.
+    let mut sender = start_sender(
+        &address,
+        &["--size", "320x240", "--fps", "30", "--name", "restart"],
+    );
+    sender.wait_for_log("cannot reach the receiver", Duration::from_secs(20));
+
+    let dir = scratch_dir("restart-1");
+    let first = Receiver::start_in(dir, &address, &[], &[]);
+    first
+        .process
+        .wait_for_log("is 'restart'", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    first.process.signal("KILL");
+    drop(first);
+
+    let dir = scratch_dir("restart-2");
+    let mut second = Receiver::start_in(dir, &address, &[], &[]);
+    second
+        .process
+        .wait_for_log("is 'restart'", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1000));
+    let report = second.stop();
+    let stream = &report["streams"][0];
+    assert!(
+        field(stream, "frames_decoded") >= 10,
+        "frames resume after the restart: {stream:#}"
+    );
+    assert!(
+        sender.log_text().contains("lost the connection")
+            || sender.count_log("connected to the receiver") >= 2
+    );
+
+    let status = sender.terminate();
+    assert!(
+        status.success(),
+        "the sender ends cleanly on SIGTERM: {}",
+        sender.log_text()
+    );
+}
+
+#[test]
+fn two_senders_at_once_are_kept_apart() {
+    let mut receiver = Receiver::start("two-senders", "127.0.0.1:0", &[]);
+    let mut big = start_sender(
+        &receiver.address(),
+        &["--size", "640x480", "--frames", "90", "--name", "big"],
+    );
+    let mut small = start_sender(
+        &receiver.address(),
+        &["--size", "320x240", "--frames", "90", "--name", "small"],
+    );
+    assert!(big.wait_exit(MINUTE).success());
+    assert!(small.wait_exit(MINUTE).success());
+    while receiver.process.count_log("disconnected after 90 frames") < 2 {
+        receiver
+            .process
+            .wait_for_log("disconnected after 90 frames", Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = receiver.stop();
+    let snapshots = [receiver.snapshot(0), receiver.snapshot(1)];
+
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2);
+    for (stream, image) in streams.iter().zip(&snapshots) {
+        let expected = if stream["name"] == "big" {
+            (640, 480)
+        } else {
+            (320, 240)
+        };
+        assert_eq!(field(stream, "frames_received"), 90, "{stream:#}");
+        assert_eq!(field(stream, "sequence_gaps"), 0);
+        assert_eq!(field(stream, "decode_errors"), 0);
+        assert_eq!((field(stream, "width"), field(stream, "height")), expected);
+        assert_eq!((image.width as u64, image.height as u64), expected);
+        assert_shows_pattern_bars(image);
+    }
+}
