@@ -127,9 +127,8 @@ impl DecoderContext {
                     let errors = stream.decode_errors.fetch_add(1, Ordering::Relaxed) + 1;
                     if errors <= 5 || errors.is_multiple_of(100) {
                         log::warn!(
-                            "stream '{}' ({}): frame {} skipped ({errors} so far): {error}",
-                            stream.name(),
-                            stream.peer,
+                            "stream {}: frame {} skipped ({errors} so far): {error}",
+                            stream.label(),
                             frame.sequence
                         );
                     }

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
-use framewire_proto::codec::FrameReader;
+use framewire_proto::codec::{FrameReader, ReadError};
 use framewire_proto::slot::latest_slot;
 
 use crate::decode::DecoderContext;
@@ -97,13 +97,49 @@ impl Server {
         let received = stream.received.load(Ordering::Relaxed);
         match ending {
             None => log::info!(
-                "sender '{}' ({peer}) disconnected after {received} frames",
-                stream.name()
+                "sender {} disconnected after {received} frames",
+                stream.label()
             ),
             Some(error) => log::warn!(
-                "closed the connection from '{}' ({peer}) after {received} frames: {error}",
-                stream.name()
+                "closed the connection from {} after {received} frames: {error}{}",
+                stream.label(),
+                hint(&error)
             ),
         }
+    }
+}
+
+/// A hint for the most common way to get here by mistake: pointing a web
+/// browser, curl or another text protocol at the receiver's port.
+fn hint(error: &ReadError) -> &'static str {
+    match error {
+        ReadError::TooLarge { length, .. }
+            if (*length as u32)
+                .to_be_bytes()
+                .iter()
+                .all(|b| b.is_ascii_graphic() || *b == b' ') =>
+        {
+            " (the peer seems to speak a text protocol such as HTTP; only framewire senders belong here)"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_request_gets_a_hint_and_binary_noise_does_not() {
+        let http = ReadError::TooLarge {
+            length: u32::from_be_bytes(*b"GET ") as usize,
+            limit: 16,
+        };
+        assert!(hint(&http).contains("HTTP"));
+        let noise = ReadError::TooLarge {
+            length: 0xb4c0_ffee,
+            limit: 16,
+        };
+        assert_eq!(hint(&noise), "");
     }
 }

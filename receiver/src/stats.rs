@@ -152,6 +152,18 @@ impl StreamStats {
             .unwrap_or_default()
     }
 
+    /// How logs name the stream: `'porch' (10.0.0.7:40112)`, or just the
+    /// address when the sender gave no name.
+    pub fn label(&self) -> String {
+        let name = self.name();
+        let peer = self.peer.to_string();
+        if name == peer {
+            peer
+        } else {
+            format!("'{name}' ({peer})")
+        }
+    }
+
     /// Takes the name the sender gives its stream; true if it changed.
     /// An empty name (the prototype sends none) keeps the peer address.
     pub fn rename(&self, name: &str) -> bool {
