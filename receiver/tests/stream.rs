@@ -73,11 +73,9 @@ fn the_receiver_exits_by_itself_after_the_frames_asked_for() {
     assert!(status.success(), "{}", receiver.process.log_text());
     let report = receiver.report();
     assert!(field(&report, "frames_decoded") >= 30, "{report:#}");
-    receiver.process.wait_for_log("30", Duration::from_secs(1));
-    assert!(
-        receiver.process.log_text().contains("framewire-receiver: "),
-        "human report printed"
-    );
+    receiver
+        .process
+        .wait_for_log("framewire-receiver: ", Duration::from_secs(1));
 }
 
 #[test]
