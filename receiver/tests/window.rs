@@ -29,8 +29,13 @@ impl Xvfb {
             .spawn()
             .expect("cannot start Xvfb: install it (Debian/Ubuntu: apt-get install xvfb x11-apps mesa-vulkan-drivers)");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(!line.trim().is_empty(), "Xvfb did not report its display number");
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            !line.trim().is_empty(),
+            "Xvfb did not report its display number"
+        );
         Xvfb {
             child,
             display: format!(":{}", line.trim()),
@@ -43,7 +48,11 @@ impl Xvfb {
             .args(["-root", "-silent", "-display", &self.display])
             .output()
             .expect("cannot run xwd: install x11-apps");
-        assert!(output.status.success(), "xwd failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "xwd failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         parse_xwd(&output.stdout)
     }
 }
@@ -57,12 +66,17 @@ impl Drop for Xvfb {
 
 /// Decodes an X window dump (TrueColor, 24 or 32 bits per pixel) into RGBA.
 fn parse_xwd(dump: &[u8]) -> Image {
-    let word = |index: usize| u32::from_be_bytes(dump[index * 4..index * 4 + 4].try_into().unwrap());
+    let word =
+        |index: usize| u32::from_be_bytes(dump[index * 4..index * 4 + 4].try_into().unwrap());
     let (header_size, width, height) = (word(0) as usize, word(4) as usize, word(5) as usize);
-    let (byte_order, bits_per_pixel, bytes_per_line) = (word(7), word(11) as usize, word(12) as usize);
+    let (byte_order, bits_per_pixel, bytes_per_line) =
+        (word(7), word(11) as usize, word(12) as usize);
     let masks = [word(14), word(15), word(16)];
     let colour_entries = word(19) as usize;
-    assert!(bits_per_pixel == 32 || bits_per_pixel == 24, "unsupported xwd: {bits_per_pixel} bpp");
+    assert!(
+        bits_per_pixel == 32 || bits_per_pixel == 24,
+        "unsupported xwd: {bits_per_pixel} bpp"
+    );
     let pixels = &dump[header_size + colour_entries * 12..];
     let bytes_per_pixel = bits_per_pixel / 8;
     let mut rgba = Vec::with_capacity(width * height * 4);
@@ -71,14 +85,22 @@ fn parse_xwd(dump: &[u8]) -> Image {
             let at = y * bytes_per_line + x * bytes_per_pixel;
             let mut raw = [0u8; 4];
             raw[..bytes_per_pixel].copy_from_slice(&pixels[at..at + bytes_per_pixel]);
-            let value = if byte_order == 0 { u32::from_le_bytes(raw) } else { u32::from_be_bytes(raw) >> (32 - bits_per_pixel) };
+            let value = if byte_order == 0 {
+                u32::from_le_bytes(raw)
+            } else {
+                u32::from_be_bytes(raw) >> (32 - bits_per_pixel)
+            };
             for mask in masks {
                 rgba.push(((value & mask) >> mask.trailing_zeros()) as u8);
             }
             rgba.push(255);
         }
     }
-    Image { width, height, rgba }
+    Image {
+        width,
+        height,
+        rgba,
+    }
 }
 
 #[test]
@@ -97,13 +119,23 @@ fn the_window_shows_the_pattern_scaled_to_fit_with_black_bars() {
             ("XDG_RUNTIME_DIR", runtime_dir.to_str().unwrap()),
         ],
     );
-    receiver.process.wait_for_log("nothing answers", Duration::from_secs(1));
-    let _sender = start_sender(&receiver.address(), &["--size", "640x480", "--fps", "30", "--name", "window"]);
-    receiver.process.wait_for_log("is 'window'", Duration::from_secs(30));
+    receiver
+        .process
+        .wait_for_log("nothing answers", Duration::from_secs(1));
+    let _sender = start_sender(
+        &receiver.address(),
+        &["--size", "640x480", "--fps", "30", "--name", "window"],
+    );
+    receiver
+        .process
+        .wait_for_log("is 'window'", Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
     let screen = xvfb.screenshot();
     let report = receiver.stop();
-    assert!(field(&report, "frames_shown") > 10, "frames reach the screen: {report:#}");
+    assert!(
+        field(&report, "frames_shown") > 10,
+        "frames reach the screen: {report:#}"
+    );
 
     // The window (1280x720 at the top left; Xvfb has no window manager)
     // shows the 4:3 picture 1.5x enlarged to 960x720, centred between black bars.

@@ -13,13 +13,7 @@ use super::Wake;
 /// The event loop, on Wayland if it answers, else on X11.
 pub fn event_loop() -> anyhow::Result<EventLoop<Wake>> {
     let mut builder = EventLoop::<Wake>::with_user_event();
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "netbsd",
-        target_os = "openbsd"
-    ))]
+    #[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
     if let Some(socket) = dead_wayland_socket() {
         use winit::platform::x11::EventLoopBuilderExtX11;
         log::info!("WAYLAND_DISPLAY is set but nothing answers at {socket}; using X11");
@@ -32,13 +26,7 @@ pub fn event_loop() -> anyhow::Result<EventLoop<Wake>> {
 }
 
 /// The Wayland socket named by the environment, if it is set but dead.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd"
-))]
+#[cfg(all(unix, not(target_vendor = "apple"), not(target_os = "android")))]
 fn dead_wayland_socket() -> Option<String> {
     let display = std::env::var_os("WAYLAND_DISPLAY").filter(|d| !d.is_empty())?;
     let path = match std::env::var_os("XDG_RUNTIME_DIR") {

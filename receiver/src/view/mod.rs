@@ -11,6 +11,7 @@
 mod display;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -55,6 +56,10 @@ impl WindowView {
         let (frames_out, frames_in) = latest_slot::<DecodedFrame>();
         let proxy = event_loop.create_proxy();
         let sink_registry = registry.clone();
+        // One wake-up per batch of frames: however many decoders publish
+        // while the loop is busy, at most one FrameReady waits in its queue.
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        let sink_wake_pending = wake_pending.clone();
         let sink: FrameSink = Arc::new(move |frame: DecodedFrame| {
             let shown = sink_registry.oldest_connected();
             if shown.is_none_or(|shown| shown.id != frame.stream.id) {
@@ -63,11 +68,14 @@ impl WindowView {
             if let Ok(Some(replaced)) = frames_out.put(frame) {
                 StreamStats::add(&replaced.stream.dropped_before_show, 1);
             }
-            let _ = proxy.send_event(Wake::FrameReady);
+            if !sink_wake_pending.swap(true, Ordering::AcqRel) {
+                let _ = proxy.send_event(Wake::FrameReady);
+            }
         });
         let app = App {
             registry,
             frames: frames_in,
+            wake_pending,
             listening_on,
             window: None,
             pixels: None,
@@ -112,6 +120,8 @@ struct TitleFigures {
 struct App {
     registry: Arc<Registry>,
     frames: SlotReceiver<DecodedFrame>,
+    /// Set by the sink when it sends [`Wake::FrameReady`], cleared on handling it.
+    wake_pending: Arc<AtomicBool>,
     listening_on: String,
     window: Option<Arc<Window>>,
     pixels: Option<Pixels<'static>>,
@@ -154,6 +164,7 @@ impl App {
         let (Some(pixels), Some(window)) = (self.pixels.as_mut(), self.window.as_ref()) else {
             return;
         };
+        self.wake_pending.store(false, Ordering::Release);
         let Some(frame) = self.frames.try_take() else {
             return;
         };
@@ -212,15 +223,15 @@ impl App {
         let text = match self.registry.oldest_connected() {
             None => format!("framewire — waiting for a sender on {}", self.listening_on),
             Some(stream) => {
-                let decoded = stream.decoded.load(std::sync::atomic::Ordering::Relaxed);
+                let decoded = stream.decoded.load(Ordering::Relaxed);
                 let fps =
                     decoded.saturating_sub(self.title.decoded_then) as f64 / elapsed.as_secs_f64();
                 self.title.decoded_then = decoded;
                 let latency = stream
                     .latency_p50_ms()
                     .map_or(String::new(), |ms| format!(", latency {ms:.1} ms"));
-                let width = stream.width.load(std::sync::atomic::Ordering::Relaxed);
-                let height = stream.height.load(std::sync::atomic::Ordering::Relaxed);
+                let width = stream.width.load(Ordering::Relaxed);
+                let height = stream.height.load(Ordering::Relaxed);
                 format!(
                     "framewire — {} ({}) {width}x{height}, {fps:.0} fps{latency}",
                     stream.name(),
