@@ -26,26 +26,40 @@ use stats::SenderStats;
 use transport::Transport;
 
 /// Stream live video as JPEG frames over TCP to a framewire receiver.
+///
+/// Every setting can also come from the environment (FRAMEWIRE_CONNECT,
+/// FRAMEWIRE_SIZE, ...), as the systemd service reads it from
+/// /etc/default/framewire-sender; the command line wins.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
     /// Receiver to send to, as HOST:PORT.
-    #[arg(long, default_value = "127.0.0.1:12345", value_name = "HOST:PORT")]
+    #[arg(
+        long,
+        env = "FRAMEWIRE_CONNECT",
+        default_value = "127.0.0.1:12345",
+        value_name = "HOST:PORT"
+    )]
     connect: String,
     /// Where the pictures come from.
-    #[arg(long, value_enum, default_value_t = SourceKind::Pattern)]
+    #[arg(long, env = "FRAMEWIRE_SOURCE", value_enum, default_value_t = SourceKind::Pattern)]
     source: SourceKind,
     /// Picture size, as WIDTHxHEIGHT.
-    #[arg(long, default_value = "1280x720", value_name = "WxH")]
+    #[arg(
+        long,
+        env = "FRAMEWIRE_SIZE",
+        default_value = "1280x720",
+        value_name = "WxH"
+    )]
     size: Size,
     /// Frames per second, paced by the clock; 0 sends as fast as possible.
-    #[arg(long, default_value_t = 30, value_name = "N")]
+    #[arg(long, env = "FRAMEWIRE_FPS", default_value_t = 30, value_name = "N")]
     fps: u32,
     /// JPEG quality, 1 (smallest) to 100 (best).
-    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    #[arg(long, env = "FRAMEWIRE_QUALITY", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
     /// Stream name shown by the receiver [default: this machine's host name].
-    #[arg(long)]
+    #[arg(long, env = "FRAMEWIRE_NAME")]
     name: Option<String>,
     /// Stop after this many frames.
     #[arg(long, value_name = "N")]
