@@ -3,7 +3,8 @@
 //! [`read_header`] walks a JPEG's marker segments up to its frame header
 //! (SOF) and reports the image size, so a receiver can refuse a non-JPEG or
 //! an absurdly large image before spending time or memory on decoding it.
-//! It does not check the entropy-coded data; the decoder does that.
+//! [`complete_length`] finds where a JPEG ends (its EOI marker), which splits
+//! an MJPEG file into frames. Neither decodes the entropy-coded data.
 
 /// What the frame header of a JPEG says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,43 @@ pub enum JpegError {
     NoFrameHeader,
     #[error("JPEG frame header says {width}x{height} pixels, which is empty")]
     EmptyImage { width: u32, height: u32 },
+    #[error("JPEG has no end marker (EOI) in its {0} bytes: it is truncated")]
+    NoEnd(usize),
+}
+
+/// The length of the JPEG at the start of `data`, up to and including its
+/// end marker (EOI); whatever follows (padding, the next frame) is not counted.
+pub fn complete_length(data: &[u8]) -> Result<usize, JpegError> {
+    if !data.starts_with(&[0xff, 0xd8]) {
+        read_header(data)?; // names the bytes it found instead
+    }
+    let mut position = 2;
+    let mut in_scan = false;
+    while position + 1 < data.len() {
+        if data[position] != 0xff {
+            if !in_scan {
+                return Err(JpegError::NoFrameHeader);
+            }
+            position += 1;
+            continue;
+        }
+        let code = data[position + 1];
+        match code {
+            // Stuffed 0xFF, restart markers and fill bytes belong to the scan.
+            0x00 | 0xd0..=0xd7 | 0xff => position += if code == 0xff { 1 } else { 2 },
+            0xd9 => return Ok(position + 2),
+            0x01 => position += 2,
+            _ => {
+                let length = data
+                    .get(position + 2..position + 4)
+                    .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+                    .ok_or(JpegError::NoEnd(data.len()))?;
+                position += 2 + length.max(2);
+                in_scan = code == 0xda;
+            }
+        }
+    }
+    Err(JpegError::NoEnd(data.len()))
 }
 
 /// Reads the frame header of the JPEG in `data`.
@@ -123,6 +161,39 @@ mod tests {
         for cut in 0..header.len() - 9 {
             assert!(read_header(&header[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    /// The minimal header, a scan header, scan data with a stuffed 0xFF and
+    /// a restart marker, then EOI.
+    fn minimal_jpeg() -> Vec<u8> {
+        let mut jpeg = minimal_header();
+        jpeg.extend_from_slice(&[0xff, 0xda, 0x00, 0x04, 0x01, 0x00]);
+        jpeg.extend_from_slice(&[0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xd9]);
+        jpeg
+    }
+
+    #[test]
+    fn complete_length_ends_at_eoi_and_ignores_what_follows() {
+        let jpeg = minimal_jpeg();
+        let mut stream = jpeg.clone();
+        stream.extend_from_slice(&[0; 7]);
+        stream.extend_from_slice(&jpeg);
+        assert_eq!(complete_length(&stream), Ok(jpeg.len()));
+    }
+
+    #[test]
+    fn a_jpeg_without_eoi_is_truncated() {
+        let jpeg = minimal_jpeg();
+        for cut in [jpeg.len() - 1, jpeg.len() - 2, jpeg.len() - 5] {
+            assert!(
+                matches!(complete_length(&jpeg[..cut]), Err(JpegError::NoEnd(_))),
+                "cut {cut}"
+            );
+        }
+        assert!(matches!(
+            complete_length(b"RIFF...."),
+            Err(JpegError::NotJpeg(_))
+        ));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use framewire_proto::Frame;
 use framewire_proto::slot::SlotSender;
 use mozjpeg::{ColorSpace, Compress};
 
-use crate::capture::{Pacer, PlanarImage, Source};
+use crate::capture::{ChromaSampling, Pacer, Picture, PlanarImage, Source};
 use crate::stats::SenderStats;
 use framewire_proto::shutdown::StopSignal;
 
@@ -55,13 +55,20 @@ impl EncodeStage<'_> {
                 &self.stats.capture_nanos,
                 (captured - started).as_nanos() as u64,
             );
-            let jpeg = match self.encoder.encode(&raw.image) {
-                Ok(jpeg) => jpeg,
-                Err(error) => {
-                    log::warn!("frame {} skipped: {error:#}", raw.sequence);
-                    SenderStats::add(&self.stats.encode_errors, 1);
-                    continue;
-                }
+            let (jpeg, width, height) = match raw.picture {
+                Picture::Planar(image) => match self.encoder.encode(&image) {
+                    Ok(jpeg) => (jpeg.into(), image.width, image.height),
+                    Err(error) => {
+                        log::warn!("frame {} skipped: {error:#}", raw.sequence);
+                        SenderStats::add(&self.stats.encode_errors, 1);
+                        continue;
+                    }
+                },
+                Picture::Jpeg {
+                    data,
+                    width,
+                    height,
+                } => (data, width, height),
             };
             SenderStats::add(&self.stats.encoded, 1);
             SenderStats::add(
@@ -69,11 +76,11 @@ impl EncodeStage<'_> {
                 captured.elapsed().as_nanos() as u64,
             );
             let frame = Frame {
-                image: jpeg.into(),
+                image: jpeg,
                 sequence: raw.sequence,
                 capture_time_us: raw.capture_time_us,
-                width: raw.image.width,
-                height: raw.image.height,
+                width,
+                height,
                 stream_name: self.stream_name.clone(),
             };
             if output.put(frame).is_err() {
@@ -96,32 +103,38 @@ impl JpegEncoder {
         }
     }
 
-    /// Encodes a 4:2:0 picture into a baseline JPEG.
+    /// Encodes a picture into a baseline JPEG with the picture's subsampling.
     pub fn encode(&self, image: &PlanarImage) -> anyhow::Result<Vec<u8>> {
         let quality = self.quality;
-        panic::catch_unwind(AssertUnwindSafe(|| encode_420(image, quality))).map_err(|panic| {
-            let reason = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown error");
-            anyhow!(
-                "mozjpeg failed on a {}x{} picture: {reason}",
-                image.width,
-                image.height
-            )
-        })?
+        panic::catch_unwind(AssertUnwindSafe(|| encode_planes(image, quality))).map_err(
+            |panic| {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown error");
+                anyhow!(
+                    "mozjpeg failed on a {}x{} picture: {reason}",
+                    image.width,
+                    image.height
+                )
+            },
+        )?
     }
 }
 
-fn encode_420(image: &PlanarImage, quality: u8) -> anyhow::Result<Vec<u8>> {
+fn encode_planes(image: &PlanarImage, quality: u8) -> anyhow::Result<Vec<u8>> {
     let mut compress = Compress::new(ColorSpace::JCS_YCbCr);
     // The fastest profile resets every setting, quality included: set it first.
     compress.set_fastest_defaults();
     compress.set_optimize_coding(false);
     compress.set_quality(quality as f32);
     compress.set_size(image.width as usize, image.height as usize);
-    compress.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
+    let chroma_pixel = match image.sampling {
+        ChromaSampling::Yuv420 => (2, 2),
+        ChromaSampling::Yuv422 => (2, 1),
+    };
+    compress.set_chroma_sampling_pixel_sizes(chroma_pixel, chroma_pixel);
     compress.set_raw_data_in(true);
     let estimate = image.width as usize * image.height as usize / 4;
     let mut started = compress
@@ -146,6 +159,17 @@ mod tests {
     use crate::capture::Source;
     use crate::capture::pattern::{BARS, PatternSource};
 
+    fn pattern_picture(width: u32, height: u32) -> PlanarImage {
+        match PatternSource::new(width, height)
+            .next_frame()
+            .unwrap()
+            .picture
+        {
+            Picture::Planar(image) => image,
+            Picture::Jpeg { .. } => unreachable!("the pattern is drawn as planes"),
+        }
+    }
+
     fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
         let decompress = mozjpeg::Decompress::new_mem(jpeg).unwrap();
         let mut rgb = decompress.rgb().unwrap();
@@ -157,8 +181,7 @@ mod tests {
     #[test]
     fn the_pattern_encodes_to_a_baseline_jpeg_with_its_colours() {
         for (w, h) in [(640, 480), (1920, 1080), (1001, 17)] {
-            let frame = PatternSource::new(w, h).next_frame().unwrap();
-            let jpeg = JpegEncoder::new(90).encode(&frame.image).unwrap();
+            let jpeg = JpegEncoder::new(90).encode(&pattern_picture(w, h)).unwrap();
             let header = framewire_proto::jpeg::read_header(&jpeg).unwrap();
             assert_eq!((header.width, header.height), (w, h));
             assert!(!header.progressive, "fastest profile is baseline");
@@ -183,16 +206,42 @@ mod tests {
     }
 
     #[test]
+    fn full_height_chroma_encodes_as_4_2_2_with_its_colours() {
+        let mut image = PlanarImage::new(64, 32, ChromaSampling::Yuv422);
+        // Top half red, bottom half blue: only full-height chroma keeps the edge sharp.
+        let red = crate::capture::pattern::rgb_to_ycbcr([255, 0, 0]);
+        let blue = crate::capture::pattern::rgb_to_ycbcr([0, 0, 255]);
+        for (plane, stride) in image.strides.into_iter().enumerate() {
+            for (row, line) in image.planes[plane].chunks_exact_mut(stride).enumerate() {
+                line.fill(if row < 16 { red[plane] } else { blue[plane] });
+            }
+        }
+        let jpeg = JpegEncoder::new(95).encode(&image).unwrap();
+        let (_, _, rgb) = decode_rgb(&jpeg);
+        let at = |x: usize, y: usize| &rgb[(y * 64 + x) * 3..][..3];
+        assert!(
+            at(10, 15)[0] > 200 && at(10, 15)[2] < 60,
+            "red above: {:?}",
+            at(10, 15)
+        );
+        assert!(
+            at(10, 16)[2] > 200 && at(10, 16)[0] < 60,
+            "blue below: {:?}",
+            at(10, 16)
+        );
+    }
+
+    #[test]
     fn quality_trades_size_for_fidelity() {
-        let frame = PatternSource::new(640, 480).next_frame().unwrap();
-        let small = JpegEncoder::new(20).encode(&frame.image).unwrap();
-        let large = JpegEncoder::new(95).encode(&frame.image).unwrap();
+        let picture = pattern_picture(640, 480);
+        let small = JpegEncoder::new(20).encode(&picture).unwrap();
+        let large = JpegEncoder::new(95).encode(&picture).unwrap();
         assert!(small.len() < large.len());
     }
 
     #[test]
     fn a_picture_with_missing_rows_is_an_error_not_a_panic() {
-        let mut image = PlanarImage::new_420(64, 64);
+        let mut image = PlanarImage::new(64, 64, ChromaSampling::Yuv420);
         image.planes[0].truncate(10);
         let error = JpegEncoder::new(80).encode(&image).unwrap_err();
         assert!(error.to_string().contains("64x64"), "{error}");

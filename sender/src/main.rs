@@ -10,6 +10,7 @@ mod encode;
 mod stats;
 mod transport;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use framewire_proto::slot::latest_slot;
 
-use capture::Pacer;
+use capture::file::FileSource;
 use capture::pattern::PatternSource;
+use capture::{Pacer, Source};
 use encode::{EncodeStage, JpegEncoder};
 use framewire_proto::shutdown::StopSignal;
 use stats::SenderStats;
@@ -44,7 +46,16 @@ struct Args {
     /// Where the pictures come from.
     #[arg(long, env = "FRAMEWIRE_SOURCE", value_enum, default_value_t = SourceKind::Pattern)]
     source: SourceKind,
-    /// Picture size, as WIDTHxHEIGHT.
+    /// The file to stream with `--source file`: Y4M (4:2:0, 4:2:2 or mono),
+    /// encoded like camera frames, or MJPEG, passed through; played in a loop.
+    #[arg(
+        long,
+        env = "FRAMEWIRE_INPUT",
+        value_name = "PATH",
+        required_if_eq("source", "file")
+    )]
+    input: Option<PathBuf>,
+    /// Picture size of the test pattern, as WIDTHxHEIGHT.
     #[arg(
         long,
         env = "FRAMEWIRE_SIZE",
@@ -73,6 +84,8 @@ struct Args {
 enum SourceKind {
     /// A moving test pattern: colour bars, a moving block, frame number and time.
     Pattern,
+    /// A recorded file (`--input`), paced by `--fps`.
+    File,
 }
 
 /// A picture size given as `WIDTHxHEIGHT`.
@@ -123,8 +136,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let stream_name = args.name.unwrap_or_else(host_name);
-    let mut source = match args.source {
-        SourceKind::Pattern => PatternSource::new(args.size.width, args.size.height),
+    let mut source: Box<dyn Source> = match (args.source, &args.input) {
+        (SourceKind::Pattern, _) => Box::new(PatternSource::new(args.size.width, args.size.height)),
+        (SourceKind::File, Some(path)) => Box::new(FileSource::open(path)?),
+        (SourceKind::File, None) => anyhow::bail!("--source file needs --input PATH"),
     };
     let stats = Arc::new(SenderStats::default());
     let (frames_out, frames_in) = latest_slot();
@@ -140,7 +155,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 stats: &stats,
                 stop: &stop,
             };
-            let result = stage.run(&mut source, frames_out);
+            let result = stage.run(source.as_mut(), frames_out);
             if let Err(error) = &result {
                 log::error!("the source failed: {error:#}");
             }

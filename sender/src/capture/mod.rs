@@ -5,16 +5,37 @@
 //! own rate; a source without a clock (the test pattern) says so and is paced
 //! by a [`Pacer`]. Sources do not encode or send anything.
 
+pub mod file;
 pub mod pattern;
 
 use std::time::{Duration, Instant};
 
-/// A picture in planar YCbCr 4:2:0 (JPEG's full-range BT.601), each plane
-/// padded to whole 8x8 blocks as the JPEG encoder's raw-data input needs.
+/// How much the chroma planes of a [`PlanarImage`] are subsampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChromaSampling {
+    /// Half width, half height (most video, Y4M `C420*`).
+    Yuv420,
+    /// Half width, full height (YUYV cameras, Y4M `C422`).
+    Yuv422,
+}
+
+impl ChromaSampling {
+    /// Luma rows per chroma row.
+    pub fn vertical_factor(self) -> usize {
+        match self {
+            ChromaSampling::Yuv420 => 2,
+            ChromaSampling::Yuv422 => 1,
+        }
+    }
+}
+
+/// A picture in planar YCbCr (JPEG's full-range BT.601), each plane padded
+/// to whole 8x8 blocks as the JPEG encoder's raw-data input needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanarImage {
     pub width: u32,
     pub height: u32,
+    pub sampling: ChromaSampling,
     /// Luma, then blue-difference and red-difference chroma.
     pub planes: [Vec<u8>; 3],
     /// Bytes per row of each plane.
@@ -22,16 +43,18 @@ pub struct PlanarImage {
 }
 
 impl PlanarImage {
-    /// A mid-grey 4:2:0 image of `width` x `height` pixels.
-    pub fn new_420(width: u32, height: u32) -> PlanarImage {
+    /// A mid-grey image of `width` x `height` pixels.
+    pub fn new(width: u32, height: u32, sampling: ChromaSampling) -> PlanarImage {
         let (w, h) = (width as usize, height as usize);
         // The sizes libjpeg computes for each component: whole 8x8 blocks of
-        // the full-size luma and of the half-size (rounded up) chroma planes.
+        // the full-size luma and of the subsampled (rounded up) chroma.
         let luma = (w.div_ceil(8) * 8, h.div_ceil(8) * 8);
-        let chroma = (w.div_ceil(16) * 8, h.div_ceil(16) * 8);
+        let chroma_rows = h.div_ceil(8 * sampling.vertical_factor()) * 8;
+        let chroma = (w.div_ceil(16) * 8, chroma_rows);
         PlanarImage {
             width,
             height,
+            sampling,
             planes: [
                 vec![128; luma.0 * luma.1],
                 vec![128; chroma.0 * chroma.1],
@@ -42,17 +65,30 @@ impl PlanarImage {
     }
 }
 
+/// A picture as a source delivers it.
+#[derive(Clone, Debug)]
+pub enum Picture {
+    /// Raw planes, to be encoded.
+    Planar(PlanarImage),
+    /// A JPEG already (an MJPEG file or camera), passed through as it is.
+    Jpeg {
+        data: bytes::Bytes,
+        width: u32,
+        height: u32,
+    },
+}
+
 /// One picture from a source.
 #[derive(Clone, Debug)]
 pub struct RawFrame {
-    pub image: PlanarImage,
+    pub picture: Picture,
     /// Counts the source's pictures from 0; gaps downstream are dropped frames.
     pub sequence: u64,
     /// When the picture was taken, in microseconds since the Unix epoch.
     pub capture_time_us: u64,
 }
 
-/// Something that produces pictures: the test pattern now, cameras and files later.
+/// Something that produces pictures: the test pattern, a file, later cameras.
 pub trait Source: Send {
     /// Returns the next picture, blocking until the source has one.
     fn next_frame(&mut self) -> anyhow::Result<RawFrame>;
@@ -105,11 +141,13 @@ mod tests {
 
     #[test]
     fn planes_are_padded_to_whole_blocks() {
-        let image = PlanarImage::new_420(1920, 1080);
+        let image = PlanarImage::new(1920, 1080, ChromaSampling::Yuv420);
         assert_eq!(image.strides, [1920, 960, 960]);
         assert_eq!(image.planes[0].len(), 1920 * 1080);
         assert_eq!(image.planes[1].len(), 960 * 544);
-        let odd = PlanarImage::new_420(1001, 3);
+        let full_height = PlanarImage::new(1920, 1080, ChromaSampling::Yuv422);
+        assert_eq!(full_height.planes[1].len(), 960 * 1080);
+        let odd = PlanarImage::new(1001, 3, ChromaSampling::Yuv420);
         assert_eq!(odd.strides, [1008, 504, 504]);
         assert_eq!(odd.planes[0].len(), 1008 * 8);
     }

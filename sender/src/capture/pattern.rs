@@ -7,7 +7,7 @@
 //! obvious on screen. The pattern is drawn directly in YCbCr: the bars are
 //! drawn once, and each frame only redraws the grey band's luma.
 
-use super::{PlanarImage, RawFrame, Source};
+use super::{ChromaSampling, Picture, PlanarImage, RawFrame, Source};
 
 /// The colour bars, left to right, as RGB.
 pub const BARS: [[u8; 3]; 8] = [
@@ -49,7 +49,7 @@ impl Source for PatternSource {
         let sequence = self.sequence;
         self.sequence += 1;
         Ok(RawFrame {
-            image,
+            picture: Picture::Planar(image),
             sequence,
             capture_time_us,
         })
@@ -83,7 +83,7 @@ fn band_top(height: u32) -> usize {
 
 /// Bars over the top two thirds, achromatic grey below, padding included.
 fn draw_background(width: u32, height: u32) -> PlanarImage {
-    let mut image = PlanarImage::new_420(width, height);
+    let mut image = PlanarImage::new(width, height, ChromaSampling::Yuv420);
     let band = band_top(height);
     for (plane_index, subsampling) in [(0, 1), (1, 2), (2, 2)] {
         let stride = image.strides[plane_index];
@@ -200,6 +200,13 @@ fn glyph(character: char) -> [u8; 7] {
 mod tests {
     use super::*;
 
+    fn planar(frame: RawFrame) -> PlanarImage {
+        match frame.picture {
+            Picture::Planar(image) => image,
+            Picture::Jpeg { .. } => panic!("the pattern is drawn, not loaded"),
+        }
+    }
+
     fn luma_at(image: &PlanarImage, x: usize, y: usize) -> u8 {
         image.planes[0][y * image.strides[0] + x]
     }
@@ -219,16 +226,16 @@ mod tests {
     #[test]
     fn consecutive_frames_differ_so_a_stall_is_visible() {
         let mut source = PatternSource::new(320, 240);
-        let first = source.next_frame().unwrap();
-        let second = source.next_frame().unwrap();
-        assert_ne!(first.image.planes[0], second.image.planes[0]);
+        let first = planar(source.next_frame().unwrap());
+        let second = planar(source.next_frame().unwrap());
+        assert_ne!(first.planes[0], second.planes[0]);
         // ... and only in the band: the bars stay put.
-        let band_start = band_top(240) * first.image.strides[0];
+        let band_start = band_top(240) * first.strides[0];
         assert_eq!(
-            first.image.planes[0][..band_start],
-            second.image.planes[0][..band_start]
+            first.planes[0][..band_start],
+            second.planes[0][..band_start]
         );
-        assert_eq!(first.image.planes[1], second.image.planes[1]);
+        assert_eq!(first.planes[1], second.planes[1]);
     }
 
     #[test]
