@@ -96,9 +96,10 @@ impl DecoderContext {
     pub fn run(&self, input: SlotReceiver<Frame>, stream: Arc<StreamStats>) {
         let mut rgba = Vec::new();
         while let Some(frame) = input.take_blocking() {
+            let started = std::time::Instant::now();
             match decode_rgba(&frame.image, self.max_pixels, &mut rgba) {
                 Ok((width, height)) => {
-                    stream.note_decoded(width, height, frame.capture_time_us);
+                    stream.note_decoded(width, height, frame.capture_time_us, started.elapsed());
                     if let Some(sink) = &self.sink {
                         let rgba = match self.keep_last_picture {
                             true => rgba.clone(),

@@ -6,12 +6,6 @@
 //! TCP server (one task per sender), a decoder thread per stream, the window
 //! or nothing, and the report printed on exit.
 
-mod decode;
-mod server;
-mod snapshot;
-mod stats;
-mod view;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
@@ -21,10 +15,11 @@ use clap::Parser;
 use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 use framewire_proto::shutdown::StopSignal;
 
-use decode::{DEFAULT_MAX_PIXELS, DecoderContext};
-use server::Server;
-use stats::Registry;
-use view::WindowView;
+use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext};
+use framewire_receiver::server::Server;
+use framewire_receiver::snapshot;
+use framewire_receiver::stats::Registry;
+use framewire_receiver::view::WindowView;
 
 /// Receive framewire streams and show them.
 ///

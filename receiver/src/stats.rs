@@ -96,6 +96,8 @@ pub struct StreamStats {
     pub bytes: AtomicU64,
     pub decoded: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Time spent decoding, over all decoded frames.
+    pub decode_nanos: AtomicU64,
     pub shown: AtomicU64,
     pub dropped_before_decode: AtomicU64,
     pub dropped_before_show: AtomicU64,
@@ -125,6 +127,7 @@ impl StreamStats {
             bytes: AtomicU64::new(0),
             decoded: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
+            decode_nanos: AtomicU64::new(0),
             shown: AtomicU64::new(0),
             dropped_before_decode: AtomicU64::new(0),
             dropped_before_show: AtomicU64::new(0),
@@ -193,8 +196,16 @@ impl StreamStats {
         }
     }
 
-    /// Notes a decoded frame and its capture→decoded latency.
-    pub fn note_decoded(&self, width: u32, height: u32, capture_time_us: u64) {
+    /// Notes a decoded frame, the time decoding took, and its
+    /// capture→decoded latency.
+    pub fn note_decoded(
+        &self,
+        width: u32,
+        height: u32,
+        capture_time_us: u64,
+        decode_time: std::time::Duration,
+    ) {
+        Self::add(&self.decode_nanos, decode_time.as_nanos() as u64);
         let now_us = framewire_proto::unix_time_us();
         if capture_time_us != 0
             && now_us >= capture_time_us
@@ -307,6 +318,8 @@ pub struct StreamReport {
     pub width: u64,
     pub height: u64,
     pub decoded_fps: f64,
+    /// Mean time to decode one frame.
+    pub decode_ms_mean: f64,
     pub latency_samples: u64,
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p95: Option<f64>,
@@ -346,6 +359,9 @@ impl StreamReport {
             width: get(&stream.width),
             height: get(&stream.height),
             decoded_fps: stream.decoded_fps(),
+            decode_ms_mean: get(&stream.decode_nanos) as f64
+                / 1e6
+                / get(&stream.decoded).max(1) as f64,
             latency_samples: samples,
             latency_ms_p50: p50,
             latency_ms_p95: p95,
@@ -383,7 +399,7 @@ impl std::fmt::Display for Report {
             writeln!(
                 f,
                 "  stream {} '{}' from {}: {}x{}, {} received, {} decoded, {} shown, {} dropped, \
-                 {} decode errors, {} missing from the sender, {:.1} fps, latency ms p50 {} p95 {} p99 {}",
+                 {} decode errors, {} missing from the sender, {:.1} fps, decode {:.2} ms/frame, latency ms p50 {} p95 {} p99 {}",
                 s.id,
                 s.name,
                 s.peer,
@@ -396,6 +412,7 @@ impl std::fmt::Display for Report {
                 s.decode_errors,
                 s.sequence_gaps,
                 s.decoded_fps,
+                s.decode_ms_mean,
                 ms(s.latency_ms_p50),
                 ms(s.latency_ms_p95),
                 ms(s.latency_ms_p99)

@@ -5,11 +5,6 @@
 //! a source and the JPEG encoder on one thread, the TCP transport on the
 //! main thread, a latest-frame slot between them, and a stats reporter.
 
-mod capture;
-mod encode;
-mod stats;
-mod transport;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -19,13 +14,13 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use framewire_proto::slot::latest_slot;
 
-use capture::file::FileSource;
-use capture::pattern::PatternSource;
-use capture::{Pacer, Source};
-use encode::{EncodeStage, JpegEncoder};
 use framewire_proto::shutdown::StopSignal;
-use stats::SenderStats;
-use transport::Transport;
+use framewire_sender::capture::file::FileSource;
+use framewire_sender::capture::pattern::PatternSource;
+use framewire_sender::capture::{Pacer, Source};
+use framewire_sender::encode::{EncodeStage, JpegEncoder};
+use framewire_sender::stats::SenderStats;
+use framewire_sender::transport::Transport;
 
 /// Stream live video as JPEG frames over TCP to a framewire receiver.
 ///

@@ -1,0 +1,358 @@
+//! The end-to-end benchmark: the real sender (test pattern) streams to the
+//! real headless receiver over loopback, at 640x480, 1280x720 and 1920x1080,
+//! paced at 30 fps and unpaced. For each cell it reports sent and decoded
+//! frames per second, drops, capture→decoded latency percentiles, CPU time
+//! per frame and peak memory of each process (from wait4), and bytes per
+//! frame; next to it, the floor: encoding and decoding the same frame with
+//! nothing else running. One table on stdout; `--json` adds the figures as
+//! JSON.
+//!
+//! cargo bench -p framewire-receiver --bench pipeline -- [--seconds N] [--quality Q] [--json]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
+use framewire_sender::capture::pattern::PatternSource;
+use framewire_sender::capture::{Picture, Source};
+use framewire_sender::encode::JpegEncoder;
+use serde::Serialize;
+
+const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
+const RATES: [u32; 2] = [30, 0];
+
+struct Options {
+    seconds: f64,
+    quality: u8,
+    json: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        seconds: 5.0,
+        quality: 80,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                options.seconds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--seconds N")
+            }
+            "--quality" => {
+                options.quality = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--quality Q")
+            }
+            "--json" => options.json = true,
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    options
+}
+
+/// CPU time and peak memory of a finished child, from wait4(2).
+struct Usage {
+    cpu: Duration,
+    peak_rss_mb: f64,
+}
+
+fn wait_with_usage(child: &Child) -> Usage {
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; the pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let result = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(result, pid, "wait4 failed");
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        cpu: Duration::from_secs_f64(seconds(usage.ru_utime) + seconds(usage.ru_stime)),
+        peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+/// Starts a program and collects its log lines.
+fn spawn(program: &Path, args: &[String]) -> (Child, Arc<Mutex<Vec<String>>>) {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let collected = lines.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    (child, lines)
+}
+
+fn wait_for_line(lines: &Mutex<Vec<String>>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(line) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        assert!(Instant::now() < deadline, "no '{needle}' in the log");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn terminate(child: &Child) {
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+}
+
+/// The number after `label` in `line`, e.g. 42 from "... 42 sent, ..." with label " sent".
+fn number_before(line: &str, label: &str) -> f64 {
+    let end = line
+        .find(label)
+        .unwrap_or_else(|| panic!("no '{label}' in {line}"));
+    line[..end]
+        .rsplit([' ', '('])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[derive(Serialize)]
+struct Cell {
+    width: u32,
+    height: u32,
+    fps_asked: u32,
+    sent_fps: f64,
+    decoded_fps: f64,
+    sender_dropped: u64,
+    receiver_dropped: u64,
+    latency_ms_p50: f64,
+    latency_ms_p95: f64,
+    latency_ms_p99: f64,
+    floor_ms: f64,
+    draw_ms: f64,
+    encode_ms: f64,
+    decode_ms: f64,
+    sender_cpu_ms_per_frame: f64,
+    receiver_cpu_ms_per_frame: f64,
+    sender_peak_rss_mb: f64,
+    receiver_peak_rss_mb: f64,
+    bytes_per_frame: f64,
+}
+
+fn binaries() -> (PathBuf, PathBuf) {
+    let receiver = PathBuf::from(env!("CARGO_BIN_EXE_framewire-receiver"));
+    let sender = receiver.with_file_name("framewire-sender");
+    assert!(
+        sender.exists(),
+        "build the sender too: cargo bench builds both with `--workspace`"
+    );
+    (sender, receiver)
+}
+
+/// Standalone encode and decode of one pattern frame: medians in ms.
+fn floor(width: u32, height: u32, quality: u8) -> (f64, f64) {
+    let Picture::Planar(image) = PatternSource::new(width, height)
+        .next_frame()
+        .unwrap()
+        .picture
+    else {
+        unreachable!("the pattern is drawn as planes")
+    };
+    let encoder = JpegEncoder::new(quality);
+    let median = |mut samples: Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let mut jpeg = Vec::new();
+    let encode = median(
+        (0..40)
+            .map(|_| {
+                let start = Instant::now();
+                jpeg = encoder.encode(&image).unwrap();
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+    let mut rgba = Vec::new();
+    let decode = median(
+        (0..40)
+            .map(|_| {
+                let start = Instant::now();
+                decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap();
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+    (encode, decode)
+}
+
+fn run_cell(width: u32, height: u32, fps: u32, options: &Options) -> Cell {
+    let (sender_binary, receiver_binary) = binaries();
+    let dir = std::env::temp_dir().join(format!("framewire-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report_path = dir.join("report.json");
+    let (receiver, receiver_log) = spawn(
+        &receiver_binary,
+        &[
+            "--headless".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--stats-json".into(),
+            report_path.to_string_lossy().into_owned(),
+        ],
+    );
+    let listening = wait_for_line(&receiver_log, "listening on ");
+    let address = listening.rsplit(' ').next().unwrap().to_owned();
+    let (sender, sender_log) = spawn(
+        &sender_binary,
+        &[
+            "--connect".into(),
+            address,
+            "--size".into(),
+            format!("{width}x{height}"),
+            "--fps".into(),
+            fps.to_string(),
+            "--quality".into(),
+            options.quality.to_string(),
+            "--name".into(),
+            "bench".into(),
+            "--stats-interval".into(),
+            "100000".into(),
+        ],
+    );
+    wait_for_line(&sender_log, "connected to the receiver");
+    std::thread::sleep(Duration::from_secs_f64(options.seconds));
+    terminate(&sender);
+    let sender_usage = wait_with_usage(&sender);
+    std::thread::sleep(Duration::from_millis(300));
+    terminate(&receiver);
+    let receiver_usage = wait_with_usage(&receiver);
+    std::thread::sleep(Duration::from_millis(50));
+
+    let done = wait_for_line(&sender_log, "done: ");
+    let sent = number_before(&done, " sent");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let stream = &report["streams"][0];
+    let float = |name: &str| stream[name].as_f64().unwrap_or(f64::NAN);
+    let count = |name: &str| stream[name].as_u64().unwrap_or(0);
+    let decoded = count("frames_decoded") as f64;
+    let (floor_encode, floor_decode) = floor(width, height, options.quality);
+    std::fs::remove_dir_all(&dir).ok();
+    Cell {
+        width,
+        height,
+        fps_asked: fps,
+        sent_fps: sent / options.seconds,
+        decoded_fps: float("decoded_fps"),
+        sender_dropped: count("sequence_gaps"),
+        receiver_dropped: count("frames_dropped"),
+        latency_ms_p50: float("latency_ms_p50"),
+        latency_ms_p95: float("latency_ms_p95"),
+        latency_ms_p99: float("latency_ms_p99"),
+        floor_ms: floor_encode + floor_decode,
+        draw_ms: number_before(&done, " ms)"),
+        encode_ms: number_before(&done, " ms/frame"),
+        decode_ms: float("decode_ms_mean"),
+        sender_cpu_ms_per_frame: sender_usage.cpu.as_secs_f64() * 1e3 / sent.max(1.0),
+        receiver_cpu_ms_per_frame: receiver_usage.cpu.as_secs_f64() * 1e3 / decoded.max(1.0),
+        sender_peak_rss_mb: sender_usage.peak_rss_mb,
+        receiver_peak_rss_mb: receiver_usage.peak_rss_mb,
+        bytes_per_frame: count("bytes") as f64 / count("frames_received").max(1) as f64,
+    }
+}
+
+fn main() {
+    let options = options();
+    let mut cells = Vec::new();
+    println!(
+        "framewire pipeline benchmark: test pattern, quality {}, {} s per cell, {} cores",
+        options.quality,
+        options.seconds,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:>9} {:>4} | {:>7} {:>7} {:>5} {:>5} | {:>6} {:>6} {:>6} {:>6} | {:>5} {:>6} {:>6} | {:>6} {:>6} | {:>5} {:>5} | {:>6}",
+        "size",
+        "fps",
+        "sent/s",
+        "dec/s",
+        "drop",
+        "drop",
+        "p50",
+        "p95",
+        "p99",
+        "floor",
+        "draw",
+        "encode",
+        "decode",
+        "snd",
+        "rcv",
+        "snd",
+        "rcv",
+        "KB/fr"
+    );
+    println!(
+        "{:>9} {:>4} | {:>7} {:>7} {:>5} {:>5} | {:>27} {:>6} | {:>19} | {:>13} | {:>11} |",
+        "",
+        "",
+        "",
+        "",
+        "send",
+        "recv",
+        "latency ms",
+        "",
+        "stage ms/frame",
+        "CPU ms/frame",
+        "peak RSS MB"
+    );
+    for (width, height) in SIZES {
+        for fps in RATES {
+            let c = run_cell(width, height, fps, &options);
+            println!(
+                "{:>9} {:>4} | {:>7.1} {:>7.1} {:>5} {:>5} | {:>6.2} {:>6.2} {:>6.2} {:>6.2} | {:>5.2} {:>6.2} {:>6.2} | {:>6.2} {:>6.2} | {:>5.1} {:>5.1} | {:>6.1}",
+                format!("{width}x{height}"),
+                if fps == 0 {
+                    "max".to_owned()
+                } else {
+                    fps.to_string()
+                },
+                c.sent_fps,
+                c.decoded_fps,
+                c.sender_dropped,
+                c.receiver_dropped,
+                c.latency_ms_p50,
+                c.latency_ms_p95,
+                c.latency_ms_p99,
+                c.floor_ms,
+                c.draw_ms,
+                c.encode_ms,
+                c.decode_ms,
+                c.sender_cpu_ms_per_frame,
+                c.receiver_cpu_ms_per_frame,
+                c.sender_peak_rss_mb,
+                c.receiver_peak_rss_mb,
+                c.bytes_per_frame / 1024.0
+            );
+            cells.push(c);
+        }
+    }
+    println!(
+        "floor = standalone encode + decode of the same frame (medians); sent/dec = frames per second; \
+         drop send = numbered frames the sender dropped, drop recv = frames replaced before decode"
+    );
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&cells).unwrap());
+    }
+}
