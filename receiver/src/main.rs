@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -16,7 +17,7 @@ use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 use framewire_proto::shutdown::StopSignal;
 
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext};
-use framewire_receiver::server::Server;
+use framewire_receiver::server::{Limits, Server};
 use framewire_receiver::snapshot;
 use framewire_receiver::stats::Registry;
 use framewire_receiver::view::WindowView;
@@ -39,6 +40,13 @@ struct Args {
     /// Largest message a sender may send; longer ones close that connection.
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES, value_name = "BYTES")]
     max_frame_bytes: usize,
+    /// Most senders connected at once; one more is refused and closed.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    max_senders: usize,
+    /// Seconds a sender may take to deliver a message (senders send at least
+    /// one keep-alive a second); a silent or trickling peer is dropped after it.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    idle_timeout: f64,
     /// Also write the exit report as JSON to this file.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
@@ -80,11 +88,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         let (window, sink) = WindowView::new(registry.clone(), address.to_string())?;
         (Some(window), Some(sink))
     };
-    let server = Arc::new(Server {
-        listener,
+    let limits = Limits {
         max_frame_bytes: args.max_frame_bytes,
-        registry: registry.clone(),
-        decoder: DecoderContext {
+        max_senders: args.max_senders,
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout),
+    };
+    let server = Arc::new(Server::new(
+        listener,
+        limits,
+        registry.clone(),
+        DecoderContext {
             max_pixels: DEFAULT_MAX_PIXELS,
             sink,
             decoded_total: Default::default(),
@@ -92,7 +105,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             keep_last_picture: args.snapshot_dir.is_some(),
             stop: stop.clone(),
         },
-    });
+    ));
     std::thread::Builder::new()
         .name("server".into())
         .spawn(move || smol::block_on(server.run()))
@@ -136,6 +149,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     result
+}
+
+/// Parses a positive, finite number of seconds.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 => Ok(seconds),
+        _ => Err(format!("'{text}' is not a positive number of seconds")),
+    }
 }
 
 /// Starts `framewire-sender` from this program's directory, streaming the

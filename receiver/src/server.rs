@@ -5,28 +5,75 @@
 //! one buffer among all clients and broke). A connection that sends something
 //! that is not a framewire (or prototype) stream is closed with a log line
 //! naming the peer and the reason; every other connection carries on. The
-//! server does not decode or draw.
+//! [`Limits`] bound what a peer can use: message size, the number of senders,
+//! and the time to deliver a message. The server does not decode or draw.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
 use framewire_proto::codec::{FrameReader, ReadError};
 use framewire_proto::slot::latest_slot;
+use futures_lite::FutureExt;
 
 use crate::decode::DecoderContext;
 use crate::stats::{Registry, StreamStats};
 
-pub struct Server {
-    pub listener: TcpListener,
+/// What a remote peer may use of this receiver.
+pub struct Limits {
+    /// Longest message accepted (`--max-frame-bytes`).
     pub max_frame_bytes: usize,
-    pub registry: Arc<Registry>,
-    pub decoder: DecoderContext,
+    /// Senders connected at once (`--max-senders`); one more is refused.
+    pub max_senders: usize,
+    /// Longest wait for a complete message (`--idle-timeout`): a peer that
+    /// goes silent, or trickles a message byte by byte, is dropped after it.
+    pub idle_timeout: Duration,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    limits: Limits,
+    registry: Arc<Registry>,
+    decoder: DecoderContext,
+    live_senders: Arc<AtomicUsize>,
+}
+
+/// Why a connection ended.
+enum Ending {
+    /// The sender closed it between two messages.
+    Closed,
+    Broken(ReadError),
+    Idle,
+}
+
+/// Counts a connection as live until dropped.
+struct LiveSender(Arc<AtomicUsize>);
+
+impl Drop for LiveSender {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Server {
+    pub fn new(
+        listener: TcpListener,
+        limits: Limits,
+        registry: Arc<Registry>,
+        decoder: DecoderContext,
+    ) -> Server {
+        Server {
+            listener,
+            limits,
+            registry,
+            decoder,
+            live_senders: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
     /// Binds `address`, explaining the usual reasons it can fail.
     pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
         TcpListener::bind(address).await.with_context(|| {
@@ -39,7 +86,15 @@ impl Server {
         loop {
             match self.listener.accept().await {
                 Ok((stream, peer)) => {
-                    smol::spawn(self.clone().serve(stream, peer)).detach();
+                    let live = self.live_senders.fetch_add(1, Ordering::AcqRel);
+                    let guard = LiveSender(self.live_senders.clone());
+                    if live >= self.limits.max_senders {
+                        log::warn!(
+                            "refused {peer}: {live} senders are connected, the most --max-senders allows"
+                        );
+                        continue; // dropping the socket and the guard closes and uncounts it
+                    }
+                    smol::spawn(self.clone().serve(stream, peer, guard)).detach();
                 }
                 Err(error) => {
                     // Usually out of file descriptors: wait instead of spinning.
@@ -50,7 +105,7 @@ impl Server {
         }
     }
 
-    async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr) {
+    async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, _live: LiveSender) {
         let stream = self.registry.open(peer);
         log::info!("sender connected from {peer} (stream {})", stream.id);
         if let Err(error) = socket.set_nodelay(true) {
@@ -68,12 +123,20 @@ impl Server {
             return;
         }
 
-        let mut reader = FrameReader::new(socket, self.max_frame_bytes);
+        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
+        let idle_timeout = self.limits.idle_timeout;
         let ending = loop {
-            let frame = match reader.read_frame().await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break None,
-                Err(error) => break Some(error),
+            let next = async { Some(reader.read_frame().await) }
+                .or(async {
+                    smol::Timer::after(idle_timeout).await;
+                    None
+                })
+                .await;
+            let frame = match next {
+                Some(Ok(Some(frame))) => frame,
+                Some(Ok(None)) => break Ending::Closed,
+                Some(Err(error)) => break Ending::Broken(error),
+                None => break Ending::Idle,
             };
             stream.bytes.store(reader.bytes_read(), Ordering::Relaxed);
             if frame.is_keep_alive() {
@@ -96,14 +159,20 @@ impl Server {
         stream.connected.store(false, Ordering::Relaxed);
         let received = stream.received.load(Ordering::Relaxed);
         match ending {
-            None => log::info!(
+            Ending::Closed => log::info!(
                 "sender {} disconnected after {received} frames",
                 stream.label()
             ),
-            Some(error) => log::warn!(
+            Ending::Broken(error) => log::warn!(
                 "closed the connection from {} after {received} frames: {error}{}",
                 stream.label(),
                 hint(&error)
+            ),
+            Ending::Idle => log::warn!(
+                "closed the connection from {} after {received} frames: no complete message for {:.1} s \
+                 (--idle-timeout)",
+                stream.label(),
+                idle_timeout.as_secs_f64()
             ),
         }
     }

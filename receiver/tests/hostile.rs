@@ -133,3 +133,71 @@ fn bad_peers_are_cut_off_while_a_good_sender_streams_on() {
     assert_eq!(field(good_stream, "decode_errors"), 0);
     assert!(!receiver.process.log_text().contains("panicked"));
 }
+
+#[test]
+fn a_peer_that_trickles_a_message_is_dropped_after_the_idle_timeout() {
+    let mut receiver = Receiver::start("slow-loris", "127.0.0.1:0", &["--idle-timeout", "1"]);
+    let mut loris = TcpStream::connect(receiver.address).unwrap();
+    loris.write_all(&1000u32.to_be_bytes()).unwrap();
+    let mut dropped = false;
+    for _ in 0..50 {
+        // One byte every 100 ms: the message would take 100 s to arrive.
+        if loris.write_all(&[0x0a]).is_err()
+            || closed_by_peer(&mut loris, Duration::from_millis(100))
+        {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(
+        dropped,
+        "a trickling peer was kept for 5 s with --idle-timeout 1"
+    );
+    receiver
+        .process
+        .wait_for_log("no complete message for 1.0 s", Duration::from_secs(5));
+    receiver.stop();
+}
+
+#[test]
+fn one_sender_above_max_senders_is_refused_and_the_others_stream_on() {
+    let mut receiver = Receiver::start("max-senders", "127.0.0.1:0", &["--max-senders", "1"]);
+    let mut first = start_sender(
+        &receiver.address(),
+        &["--size", "160x120", "--frames", "60", "--name", "first"],
+    );
+    receiver
+        .process
+        .wait_for_log("is 'first'", Duration::from_secs(20));
+
+    let mut extra = TcpStream::connect(receiver.address).unwrap();
+    assert!(
+        closed_by_peer(&mut extra, Duration::from_secs(5)),
+        "the sender over the limit was kept"
+    );
+    receiver
+        .process
+        .wait_for_log("refused 127.0.0.1:", Duration::from_secs(5));
+
+    assert!(first.wait_exit(Duration::from_secs(60)).success());
+    receiver
+        .process
+        .wait_for_log("disconnected after 60 frames", Duration::from_secs(10));
+    // Its place is free again.
+    let mut next = TcpStream::connect(receiver.address).unwrap();
+    next.write_all(&encoded(&Frame::keep_alive("next")))
+        .unwrap();
+    assert!(
+        !closed_by_peer(&mut next, Duration::from_millis(500)),
+        "a freed place was not reused"
+    );
+
+    let report = receiver.stop();
+    let first = &report["streams"][0];
+    assert_eq!(field(first, "frames_received"), 60, "{first:#}");
+    assert_eq!(
+        report["streams"].as_array().unwrap().len(),
+        2,
+        "the refused peer is not a stream"
+    );
+}
