@@ -13,22 +13,11 @@ use framewire_proto::Frame;
 use framewire_proto::codec::{DEFAULT_MAX_MESSAGE_BYTES, FrameReader, write_frame};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
-use framewire_sender::capture::{ChromaSampling, Picture, PlanarImage, Source};
+use framewire_sender::capture::{ChromaSampling, PlanarImage};
 use framewire_sender::encode::JpegEncoder;
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 const QUALITY: u8 = 80;
-
-fn pattern(width: u32, height: u32) -> PlanarImage {
-    match PatternSource::new(width, height)
-        .next_frame()
-        .unwrap()
-        .picture
-    {
-        Picture::Planar(image) => image,
-        Picture::Jpeg { .. } => unreachable!("the pattern is drawn as planes"),
-    }
-}
 
 /// The same picture with full-height chroma (as a YUYV camera delivers it).
 fn as_422(image: &PlanarImage) -> PlanarImage {
@@ -47,7 +36,7 @@ fn as_422(image: &PlanarImage) -> PlanarImage {
 /// The picture as packed RGB, for the encoder's RGB path.
 fn as_rgb(width: u32, height: u32) -> Vec<u8> {
     let jpeg = JpegEncoder::new(100)
-        .encode(&pattern(width, height))
+        .encode(&PatternSource::still(width, height))
         .unwrap();
     let mut rgb = mozjpeg::Decompress::new_mem(&jpeg).unwrap().rgb().unwrap();
     let pixels: Vec<[u8; 3]> = rgb.read_scanlines().unwrap();
@@ -73,7 +62,7 @@ fn encoding(c: &mut Criterion) {
     let encoder = JpegEncoder::new(QUALITY);
     for (width, height) in SIZES {
         let size = format!("{width}x{height}");
-        let planes = pattern(width, height);
+        let planes = PatternSource::still(width, height);
         let planes_422 = as_422(&planes);
         let rgb = as_rgb(width, height);
         group.bench_with_input(
@@ -104,7 +93,9 @@ fn decoding(c: &mut Criterion) {
     let encoder = JpegEncoder::new(QUALITY);
     for (width, height) in SIZES {
         let size = format!("{width}x{height}");
-        let jpeg = encoder.encode(&pattern(width, height)).unwrap();
+        let jpeg = encoder
+            .encode(&PatternSource::still(width, height))
+            .unwrap();
         let mut rgba = Vec::new();
         group.bench_with_input(BenchmarkId::new("zune-jpeg", &size), &jpeg, |b, jpeg| {
             b.iter(|| decode_rgba(black_box(jpeg), DEFAULT_MAX_PIXELS, &mut rgba).unwrap())

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
-use framewire_sender::capture::{Picture, Source};
 use framewire_sender::encode::JpegEncoder;
 use serde::Serialize;
 
@@ -162,13 +161,7 @@ fn binaries() -> (PathBuf, PathBuf) {
 
 /// Standalone encode and decode of one pattern frame: medians in ms.
 fn floor(width: u32, height: u32, quality: u8) -> (f64, f64) {
-    let Picture::Planar(image) = PatternSource::new(width, height)
-        .next_frame()
-        .unwrap()
-        .picture
-    else {
-        unreachable!("the pattern is drawn as planes")
-    };
+    let image = PatternSource::still(width, height);
     let encoder = JpegEncoder::new(quality);
     let median = |mut samples: Vec<f64>| {
         samples.sort_by(f64::total_cmp);

@@ -156,19 +156,7 @@ fn encode_planes(image: &PlanarImage, quality: u8) -> anyhow::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::Source;
     use crate::capture::pattern::{BARS, PatternSource};
-
-    fn pattern_picture(width: u32, height: u32) -> PlanarImage {
-        match PatternSource::new(width, height)
-            .next_frame()
-            .unwrap()
-            .picture
-        {
-            Picture::Planar(image) => image,
-            Picture::Jpeg { .. } => unreachable!("the pattern is drawn as planes"),
-        }
-    }
 
     fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
         let decompress = mozjpeg::Decompress::new_mem(jpeg).unwrap();
@@ -181,7 +169,9 @@ mod tests {
     #[test]
     fn the_pattern_encodes_to_a_baseline_jpeg_with_its_colours() {
         for (w, h) in [(640, 480), (1920, 1080), (1001, 17)] {
-            let jpeg = JpegEncoder::new(90).encode(&pattern_picture(w, h)).unwrap();
+            let jpeg = JpegEncoder::new(90)
+                .encode(&PatternSource::still(w, h))
+                .unwrap();
             let header = framewire_proto::jpeg::read_header(&jpeg).unwrap();
             assert_eq!((header.width, header.height), (w, h));
             assert!(!header.progressive, "fastest profile is baseline");
@@ -233,7 +223,7 @@ mod tests {
 
     #[test]
     fn quality_trades_size_for_fidelity() {
-        let picture = pattern_picture(640, 480);
+        let picture = PatternSource::still(640, 480);
         let small = JpegEncoder::new(20).encode(&picture).unwrap();
         let large = JpegEncoder::new(95).encode(&picture).unwrap();
         assert!(small.len() < large.len());

@@ -39,6 +39,14 @@ impl PatternSource {
             sequence: 0,
         }
     }
+
+    /// The pattern's first frame as planes: the input of encoder tests and
+    /// benchmarks.
+    pub fn still(width: u32, height: u32) -> PlanarImage {
+        let mut image = draw_background(width, height);
+        draw_band(&mut image, 0, 0);
+        image
+    }
 }
 
 impl Source for PatternSource {
