@@ -4,7 +4,8 @@
 //! (SOF) and reports the image size, so a receiver can refuse a non-JPEG or
 //! an absurdly large image before spending time or memory on decoding it.
 //! [`complete_length`] finds where a JPEG ends (its EOI marker), which splits
-//! an MJPEG file into frames. Neither decodes the entropy-coded data.
+//! an MJPEG file into frames; [`header_segments`] lists the marker segments
+//! before the image data, for repairs. None decodes the entropy-coded data.
 
 /// What the frame header of a JPEG says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,39 +69,14 @@ pub fn complete_length(data: &[u8]) -> Result<usize, JpegError> {
 
 /// Reads the frame header of the JPEG in `data`.
 pub fn read_header(data: &[u8]) -> Result<JpegInfo, JpegError> {
-    if !data.starts_with(&[0xff, 0xd8]) {
-        let shown: Vec<String> = data.iter().take(4).map(|b| format!("{b:02X}")).collect();
-        let shown = if shown.is_empty() {
-            "nothing (0 bytes)".to_owned()
-        } else {
-            shown.join(" ")
-        };
-        return Err(JpegError::NotJpeg(shown));
-    }
-    let mut position = 2;
-    loop {
-        // A marker is 0xFF, any number of 0xFF fill bytes, then a code.
-        if *data.get(position).ok_or(JpegError::Truncated(data.len()))? != 0xff {
-            return Err(JpegError::NoFrameHeader);
-        }
-        while data.get(position) == Some(&0xff) {
-            position += 1;
-        }
-        let code = *data.get(position).ok_or(JpegError::Truncated(data.len()))?;
-        position += 1;
-        if matches!(code, 0x01 | 0xd0..=0xd7) {
-            continue; // standalone markers carry no segment
-        }
-        let segment = data
-            .get(position..position + 2)
-            .ok_or(JpegError::Truncated(data.len()))?;
-        let segment_length = u16::from_be_bytes([segment[0], segment[1]]) as usize;
-        let body = data
-            .get(position + 2..position + segment_length.max(2))
-            .ok_or(JpegError::Truncated(data.len()))?;
-        match code {
+    for segment in header_segments(data) {
+        let segment = segment?;
+        match segment.code {
             0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf => {
-                let header = body.get(..6).ok_or(JpegError::Truncated(data.len()))?;
+                let header = segment
+                    .body
+                    .get(..6)
+                    .ok_or(JpegError::Truncated(data.len()))?;
                 let height = u16::from_be_bytes([header[1], header[2]]) as u32;
                 let width = u16::from_be_bytes([header[3], header[4]]) as u32;
                 if width == 0 || height == 0 {
@@ -110,12 +86,89 @@ pub fn read_header(data: &[u8]) -> Result<JpegInfo, JpegError> {
                     width,
                     height,
                     components: header[5],
-                    progressive: matches!(code, 0xc2 | 0xc6 | 0xca | 0xce),
+                    progressive: matches!(segment.code, 0xc2 | 0xc6 | 0xca | 0xce),
                 });
             }
             0xda | 0xd9 => return Err(JpegError::NoFrameHeader),
-            _ => position += segment_length.max(2),
+            _ => {}
         }
+    }
+    Err(JpegError::NoFrameHeader)
+}
+
+/// One marker segment of a JPEG's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// The marker code after 0xFF, e.g. 0xC4 for a Huffman table (DHT).
+    pub code: u8,
+    /// Offset of the segment's 0xFF marker byte in the JPEG.
+    pub offset: usize,
+    /// The segment's payload, after its length field.
+    pub body: &'a [u8],
+}
+
+/// The marker segments of the JPEG in `data`, from the one after SOI up to
+/// and including the first start of scan (SOS) or end (EOI), where the
+/// headers end. Stops after the first error.
+pub fn header_segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, JpegError>> {
+    let mut position = 2;
+    let mut finished = false;
+    std::iter::from_fn(move || {
+        if finished {
+            return None;
+        }
+        let next = next_segment(data, &mut position);
+        finished = match &next {
+            Ok(segment) => matches!(segment.code, 0xda | 0xd9),
+            Err(_) => true,
+        };
+        Some(next)
+    })
+}
+
+fn next_segment<'a>(data: &'a [u8], position: &mut usize) -> Result<Segment<'a>, JpegError> {
+    if !data.starts_with(&[0xff, 0xd8]) {
+        let shown: Vec<String> = data.iter().take(4).map(|b| format!("{b:02X}")).collect();
+        let shown = if shown.is_empty() {
+            "nothing (0 bytes)".to_owned()
+        } else {
+            shown.join(" ")
+        };
+        return Err(JpegError::NotJpeg(shown));
+    }
+    loop {
+        // A marker is 0xFF, any number of 0xFF fill bytes, then a code.
+        let offset = *position;
+        if *data.get(offset).ok_or(JpegError::Truncated(data.len()))? != 0xff {
+            return Err(JpegError::NoFrameHeader);
+        }
+        while data.get(*position) == Some(&0xff) {
+            *position += 1;
+        }
+        let code = *data
+            .get(*position)
+            .ok_or(JpegError::Truncated(data.len()))?;
+        *position += 1;
+        match code {
+            0x01 | 0xd0..=0xd7 => continue, // standalone markers carry no segment
+            0xd9 => {
+                return Ok(Segment {
+                    code,
+                    offset,
+                    body: &[],
+                });
+            }
+            _ => {}
+        }
+        let length = data
+            .get(*position..*position + 2)
+            .ok_or(JpegError::Truncated(data.len()))?;
+        let length = u16::from_be_bytes([length[0], length[1]]) as usize;
+        let body = data
+            .get(*position + 2..*position + length.max(2))
+            .ok_or(JpegError::Truncated(data.len()))?;
+        *position += length.max(2);
+        return Ok(Segment { code, offset, body });
     }
 }
 

@@ -1,4 +1,13 @@
-//! JPEG encoding of raw pictures with mozjpeg.
+//! The capture thread and the JPEG encoder workers, and mozjpeg encoding.
+//!
+//! One capture thread takes pictures from the source only when an encoder
+//! worker is free to take them, so nothing waits in a queue and every
+//! picture encoded is the newest the source has; while all workers are
+//! busy, a camera's stale frames are given back to the driver. `--workers`
+//! encoders run in parallel, each frame tagged with a ticket in capture
+//! order, and a finished frame waits for the ones before it, so frames
+//! leave in capture order. They go into the transport's latest-frame slot,
+//! where a newer frame replaces one the network had no time to send.
 //!
 //! The encoder feeds mozjpeg the YCbCr planes directly (its raw-data
 //! interface), so no colour conversion happens on the board, and uses
@@ -8,25 +17,35 @@
 //! Encoding never panics outward: libjpeg errors become `Err`.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use framewire_proto::Frame;
+use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotSender;
 use mozjpeg::{ColorSpace, Compress};
 
-use crate::capture::{ChromaSampling, Pacer, Picture, PlanarImage, Source};
+use crate::capture::same_frames::SameFrameFilter;
+use crate::capture::{ChromaSampling, Pacer, Picture, PlanarImage, RawFrame, Source};
 use crate::stats::SenderStats;
-use framewire_proto::shutdown::StopSignal;
 
-/// Where and how the encode stage runs.
+/// How often the capture thread, waiting for a free worker, gives a
+/// camera's stale frames back.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Where and how capture and encoding run.
 pub struct EncodeStage<'a> {
     pub encoder: JpegEncoder,
+    /// Encoder threads; frames still leave in capture order.
+    pub workers: usize,
     pub stream_name: String,
     /// Stop after this many pictures (`--frames`).
     pub frame_limit: Option<u64>,
     /// Paces sources that have no clock of their own.
     pub pacer: Pacer,
+    /// `--drop-same-frames`.
+    pub same_frames: Option<SameFrameFilter>,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -41,58 +60,227 @@ impl EncodeStage<'_> {
         output: SlotSender<Frame>,
     ) -> anyhow::Result<()> {
         log::info!("source: {}", source.describe());
+        let handoff = Handoff::default();
+        let workers = self.workers.max(1);
+        handoff.lock().live_workers = workers;
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (handoff, output) = (&handoff, output.clone());
+                let (encoder, stats, stop) = (self.encoder.clone(), self.stats, self.stop);
+                let stream_name = self.stream_name.clone();
+                scope.spawn(move || {
+                    encode_worker(handoff, &encoder, &stream_name, &output, stats, stop)
+                });
+            }
+            drop(output);
+            let result = self.capture(source, &handoff);
+            handoff.close();
+            result
+        })
+    }
+
+    /// The capture thread: one picture each time a worker is free.
+    fn capture(&mut self, source: &mut dyn Source, handoff: &Handoff) -> anyhow::Result<()> {
         let mut taken = 0;
         while !self.stop.is_stopped() && self.frame_limit.is_none_or(|limit| taken < limit) {
             if source.needs_pacing() {
                 self.pacer.wait();
             }
+            if !handoff.wait_for_free_worker(source, self.stats, self.stop) {
+                break; // the workers are gone: the transport ended
+            }
             let started = Instant::now();
-            let raw = source.next_frame()?;
-            taken += 1;
-            let captured = Instant::now();
+            let Some(raw) = source.next_frame()? else {
+                break;
+            };
             SenderStats::add(&self.stats.captured, 1);
             SenderStats::add(
                 &self.stats.capture_nanos,
-                (captured - started).as_nanos() as u64,
+                started.elapsed().as_nanos() as u64,
             );
-            let (jpeg, width, height) = match raw.picture {
-                Picture::Planar(image) => match self.encoder.encode(&image) {
-                    Ok(jpeg) => (jpeg.into(), image.width, image.height),
-                    Err(error) => {
-                        log::warn!("frame {} skipped: {error:#}", raw.sequence);
-                        SenderStats::add(&self.stats.encode_errors, 1);
-                        continue;
-                    }
-                },
-                Picture::Jpeg {
-                    data,
-                    width,
-                    height,
-                } => (data, width, height),
-            };
-            SenderStats::add(&self.stats.encoded, 1);
-            SenderStats::add(
-                &self.stats.encode_nanos,
-                captured.elapsed().as_nanos() as u64,
-            );
-            let frame = Frame {
-                image: jpeg,
-                sequence: raw.sequence,
-                capture_time_us: raw.capture_time_us,
-                width,
-                height,
-                stream_name: self.stream_name.clone(),
-            };
-            if output.put(frame).is_err() {
-                break; // the transport is gone
+            if let Some(filter) = &mut self.same_frames
+                && !filter.should_send(&raw.picture, Instant::now())
+            {
+                SenderStats::add(&self.stats.same_skipped, 1);
+                continue;
             }
+            taken += 1;
+            handoff.give(raw);
         }
         Ok(())
     }
 }
 
+/// Hands pictures from the capture thread to idle workers and lets
+/// finished frames out in the order they were captured.
+#[derive(Default)]
+struct Handoff {
+    state: Mutex<HandoffState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct HandoffState {
+    /// Workers waiting for a picture.
+    idle_workers: usize,
+    /// Workers that are still running.
+    live_workers: usize,
+    waiting: Option<RawFrame>,
+    closed: bool,
+    /// Ticket of the next picture given to a worker.
+    next_ticket: u64,
+    /// Ticket of the next frame allowed out.
+    next_out: u64,
+}
+
+impl Handoff {
+    fn lock(&self) -> MutexGuard<'_, HandoffState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Blocks until a worker is idle and no picture is waiting for it,
+    /// giving the source's stale frames back meanwhile. False when no
+    /// worker is left or the sender stops.
+    fn wait_for_free_worker(
+        &self,
+        source: &mut dyn Source,
+        stats: &SenderStats,
+        stop: &StopSignal,
+    ) -> bool {
+        loop {
+            {
+                let state = self.lock();
+                let (state, _) = self
+                    .changed
+                    .wait_timeout_while(state, DRAIN_INTERVAL, |state| {
+                        state.waiting.is_some()
+                            || (state.idle_workers == 0 && state.live_workers > 0)
+                    })
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if state.live_workers == 0 || stop.is_stopped() {
+                    return false;
+                }
+                if state.waiting.is_none() && state.idle_workers > 0 {
+                    return true;
+                }
+            }
+            SenderStats::add(&stats.camera_skipped, source.discard_stale());
+        }
+    }
+
+    fn give(&self, frame: RawFrame) {
+        self.lock().waiting = Some(frame);
+        self.changed.notify_all();
+    }
+
+    /// No more pictures: idle workers finish.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// A worker's wait for its next picture, with its ticket; `None` once closed.
+    fn take(&self) -> Option<(RawFrame, u64)> {
+        let mut state = self.lock();
+        state.idle_workers += 1;
+        self.changed.notify_all();
+        let mut state = self
+            .changed
+            .wait_while(state, |state| state.waiting.is_none() && !state.closed)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.idle_workers -= 1;
+        let frame = state.waiting.take()?;
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        Some((frame, ticket))
+    }
+
+    /// Waits until every frame captured before `ticket` has left, runs
+    /// `send`, and lets the next one go.
+    fn in_order(&self, ticket: u64, stop: &StopSignal, send: impl FnOnce()) {
+        let mut state = self.lock();
+        while state.next_out != ticket && !stop.is_stopped() {
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        send();
+        state.next_out = ticket + 1;
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+/// One encoder worker: picture in, JPEG frame out, until the handoff closes.
+fn encode_worker(
+    handoff: &Handoff,
+    encoder: &JpegEncoder,
+    stream_name: &str,
+    output: &SlotSender<Frame>,
+    stats: &SenderStats,
+    stop: &StopSignal,
+) {
+    while let Some((raw, ticket)) = handoff.take() {
+        let started = Instant::now();
+        let encoded = match raw.picture {
+            Picture::Planar(image) => match encoder.encode(&image) {
+                Ok(jpeg) => Some((jpeg.into(), image.width, image.height)),
+                Err(error) => {
+                    log::warn!("frame {} skipped: {error:#}", raw.sequence);
+                    SenderStats::add(&stats.encode_errors, 1);
+                    None
+                }
+            },
+            Picture::Jpeg {
+                data,
+                width,
+                height,
+            } => Some((data, width, height)),
+        };
+        let encode_nanos = started.elapsed().as_nanos() as u64;
+        let mut transport_gone = false;
+        handoff.in_order(ticket, stop, || {
+            let Some((image, width, height)) = encoded else {
+                return;
+            };
+            SenderStats::add(&stats.encoded, 1);
+            SenderStats::add(&stats.encode_nanos, encode_nanos);
+            let frame = Frame {
+                image,
+                sequence: raw.sequence,
+                capture_time_us: raw.capture_time_us,
+                width,
+                height,
+                stream_name: stream_name.to_owned(),
+            };
+            transport_gone = output.put(frame).is_err();
+        });
+        if transport_gone {
+            break;
+        }
+    }
+    handoff.lock().live_workers -= 1;
+    handoff.changed.notify_all();
+}
+
+/// What the encoder optimises for (`--quality-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum QualityMode {
+    /// mozjpeg's fastest settings: the least CPU per frame.
+    #[default]
+    Fast,
+    /// Optimised Huffman tables: smaller frames for a second pass per frame.
+    Small,
+}
+
+#[derive(Clone)]
 pub struct JpegEncoder {
     quality: u8,
+    mode: QualityMode,
 }
 
 impl JpegEncoder {
@@ -100,13 +288,18 @@ impl JpegEncoder {
     pub fn new(quality: u8) -> JpegEncoder {
         JpegEncoder {
             quality: quality.clamp(1, 100),
+            mode: QualityMode::Fast,
         }
+    }
+
+    pub fn with_mode(self, mode: QualityMode) -> JpegEncoder {
+        JpegEncoder { mode, ..self }
     }
 
     /// Encodes a picture into a baseline JPEG with the picture's subsampling.
     pub fn encode(&self, image: &PlanarImage) -> anyhow::Result<Vec<u8>> {
-        let quality = self.quality;
-        panic::catch_unwind(AssertUnwindSafe(|| encode_planes(image, quality))).map_err(
+        let (quality, mode) = (self.quality, self.mode);
+        panic::catch_unwind(AssertUnwindSafe(|| encode_planes(image, quality, mode))).map_err(
             |panic| {
                 let reason = panic
                     .downcast_ref::<String>()
@@ -123,11 +316,11 @@ impl JpegEncoder {
     }
 }
 
-fn encode_planes(image: &PlanarImage, quality: u8) -> anyhow::Result<Vec<u8>> {
+fn encode_planes(image: &PlanarImage, quality: u8, mode: QualityMode) -> anyhow::Result<Vec<u8>> {
     let mut compress = Compress::new(ColorSpace::JCS_YCbCr);
     // The fastest profile resets every setting, quality included: set it first.
     compress.set_fastest_defaults();
-    compress.set_optimize_coding(false);
+    compress.set_optimize_coding(mode == QualityMode::Small);
     compress.set_quality(quality as f32);
     compress.set_size(image.width as usize, image.height as usize);
     let chroma_pixel = match image.sampling {
@@ -199,8 +392,8 @@ mod tests {
     fn full_height_chroma_encodes_as_4_2_2_with_its_colours() {
         let mut image = PlanarImage::new(64, 32, ChromaSampling::Yuv422);
         // Top half red, bottom half blue: only full-height chroma keeps the edge sharp.
-        let red = crate::capture::pattern::rgb_to_ycbcr([255, 0, 0]);
-        let blue = crate::capture::pattern::rgb_to_ycbcr([0, 0, 255]);
+        let red = crate::capture::raw::rgb_to_ycbcr([255, 0, 0]);
+        let blue = crate::capture::raw::rgb_to_ycbcr([0, 0, 255]);
         for (plane, stride) in image.strides.into_iter().enumerate() {
             for (row, line) in image.planes[plane].chunks_exact_mut(stride).enumerate() {
                 line.fill(if row < 16 { red[plane] } else { blue[plane] });
@@ -227,6 +420,11 @@ mod tests {
         let small = JpegEncoder::new(20).encode(&picture).unwrap();
         let large = JpegEncoder::new(95).encode(&picture).unwrap();
         assert!(small.len() < large.len());
+        let optimised = JpegEncoder::new(95)
+            .with_mode(QualityMode::Small)
+            .encode(&picture)
+            .unwrap();
+        assert!(optimised.len() < large.len());
     }
 
     #[test]

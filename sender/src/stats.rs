@@ -21,6 +21,14 @@ pub struct SenderStats {
     pub encode_errors: AtomicU64,
     pub sent: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// Camera frames given back unread because a newer one was ready.
+    pub camera_skipped: AtomicU64,
+    /// Camera frames refused as damaged, truncated or not a picture.
+    pub camera_rejected: AtomicU64,
+    /// Times the camera was opened again after it went away.
+    pub camera_reopens: AtomicU64,
+    /// Pictures not sent because they repeat the previous one (`--drop-same-frames`).
+    pub same_skipped: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -36,8 +44,9 @@ struct Snapshot {
 }
 
 impl SenderStats {
-    pub fn add(counter: &AtomicU64, amount: u64) {
-        counter.fetch_add(amount, Ordering::Relaxed);
+    /// Adds `amount` to `counter` and returns the new count.
+    pub fn add(counter: &AtomicU64, amount: u64) -> u64 {
+        counter.fetch_add(amount, Ordering::Relaxed) + amount
     }
 
     fn snapshot(&self, drops: &DropCounter) -> Snapshot {
@@ -67,14 +76,28 @@ impl SenderStats {
             previous = now;
         }
         let total = self.snapshot(drops);
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         log::info!(
             "done: {} frames captured, {} sent, {} dropped, {} encode errors; {}",
             total.captured,
             total.sent,
             total.dropped,
-            self.encode_errors.load(Ordering::Relaxed),
+            get(&self.encode_errors),
             describe(&Snapshot::default(), &total, start.elapsed())
         );
+        let camera = [
+            (get(&self.camera_skipped), "stale camera frames skipped"),
+            (get(&self.camera_rejected), "bad camera frames dropped"),
+            (get(&self.camera_reopens), "camera reopens"),
+            (get(&self.same_skipped), "repeated frames skipped"),
+        ];
+        if camera.iter().any(|(count, _)| *count > 0) {
+            let parts: Vec<String> = camera
+                .iter()
+                .map(|(count, what)| format!("{count} {what}"))
+                .collect();
+            log::info!("camera: {}", parts.join(", "));
+        }
     }
 }
 

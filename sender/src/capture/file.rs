@@ -67,7 +67,7 @@ impl FileSource {
 }
 
 impl Source for FileSource {
-    fn next_frame(&mut self) -> anyhow::Result<RawFrame> {
+    fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame>> {
         let picture = match &mut self.frames {
             Frames::Y4m(reader) => Picture::Planar(reader.next_picture()?),
             Frames::Mjpeg {
@@ -88,11 +88,11 @@ impl Source for FileSource {
         };
         let sequence = self.sequence;
         self.sequence += 1;
-        Ok(RawFrame {
+        Ok(Some(RawFrame {
             picture,
             sequence,
             capture_time_us: framewire_proto::unix_time_us(),
-        })
+        }))
     }
 
     fn describe(&self) -> String {
@@ -283,10 +283,10 @@ mod tests {
             );
             let mut source = FileSource::open(&path).unwrap();
             let lumas: Vec<u8> = (0..5)
-                .map(|_| planar(source.next_frame().unwrap()).planes[0][0])
+                .map(|_| planar(source.next_frame().unwrap().unwrap()).planes[0][0])
                 .collect();
             assert_eq!(lumas, [10, 20, 30, 10, 20], "{colour}");
-            let image = planar(source.next_frame().unwrap());
+            let image = planar(source.next_frame().unwrap().unwrap());
             assert_eq!(
                 (image.width, image.height, image.sampling),
                 (20, 10, sampling)
@@ -342,7 +342,7 @@ mod tests {
         let path = temp_file("clip.mjpeg", &file);
         let mut source = FileSource::open(&path).unwrap();
         for expected in [&jpegs[0], &jpegs[1], &jpegs[0]] {
-            match source.next_frame().unwrap().picture {
+            match source.next_frame().unwrap().unwrap().picture {
                 Picture::Jpeg {
                     data,
                     width,

@@ -1,12 +1,19 @@
 //! Frame sources: where pictures come from before they are encoded.
 //!
-//! Every source implements [`Source`] and runs on a blocking thread, handing
-//! out [`RawFrame`]s stamped with their capture time. A camera delivers at its
-//! own rate; a source without a clock (the test pattern) says so and is paced
-//! by a [`Pacer`]. Sources do not encode or send anything.
+//! Every source implements [`Source`] and runs on the capture thread, handing
+//! out [`RawFrame`]s stamped with their capture time: the test pattern
+//! ([`pattern`]), a file ([`file`]) or a V4L2 camera ([`v4l2`]). A camera
+//! delivers at its own rate; a source without a clock says so and is paced
+//! by a [`Pacer`]. Sources do not encode or send anything; the helpers here
+//! turn camera buffers into pictures ([`raw`], [`mjpeg_repair`]) and skip
+//! repeated ones ([`same_frames`]).
 
 pub mod file;
+pub mod mjpeg_repair;
 pub mod pattern;
+pub mod raw;
+pub mod same_frames;
+pub mod v4l2;
 
 use std::time::{Duration, Instant};
 
@@ -88,10 +95,18 @@ pub struct RawFrame {
     pub capture_time_us: u64,
 }
 
-/// Something that produces pictures: the test pattern, a file, later cameras.
+/// Something that produces pictures: the test pattern, a file, a camera.
 pub trait Source: Send {
-    /// Returns the next picture, blocking until the source has one.
-    fn next_frame(&mut self) -> anyhow::Result<RawFrame>;
+    /// Returns the next picture, blocking until the source has one;
+    /// `None` when the sender is stopping.
+    fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame>>;
+
+    /// Gives back frames that arrived while nobody could take them, so the
+    /// next one is fresh; returns how many. Only sources with a clock of
+    /// their own (cameras) have any.
+    fn discard_stale(&mut self) -> u64 {
+        0
+    }
 
     /// A short description for the log, e.g. "test pattern 1280x720".
     fn describe(&self) -> String;

@@ -7,6 +7,7 @@
 //! obvious on screen. The pattern is drawn directly in YCbCr: the bars are
 //! drawn once, and each frame only redraws the grey band's luma.
 
+use super::raw::rgb_to_ycbcr;
 use super::{ChromaSampling, Picture, PlanarImage, RawFrame, Source};
 
 /// The colour bars, left to right, as RGB.
@@ -50,17 +51,17 @@ impl PatternSource {
 }
 
 impl Source for PatternSource {
-    fn next_frame(&mut self) -> anyhow::Result<RawFrame> {
+    fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame>> {
         let capture_time_us = framewire_proto::unix_time_us();
         let mut image = self.background.clone();
         draw_band(&mut image, self.sequence, capture_time_us);
         let sequence = self.sequence;
         self.sequence += 1;
-        Ok(RawFrame {
+        Ok(Some(RawFrame {
             picture: Picture::Planar(image),
             sequence,
             capture_time_us,
-        })
+        }))
     }
 
     fn describe(&self) -> String {
@@ -73,15 +74,6 @@ impl Source for PatternSource {
     fn needs_pacing(&self) -> bool {
         true
     }
-}
-
-/// Full-range BT.601 (JFIF) YCbCr of an RGB colour.
-pub fn rgb_to_ycbcr([r, g, b]: [u8; 3]) -> [u8; 3] {
-    let (r, g, b) = (r as f32, g as f32, b as f32);
-    let y = 0.299 * r + 0.587 * g + 0.114 * b;
-    let cb = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
-    let cr = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
-    [y, cb, cr].map(|v| v.round().clamp(0.0, 255.0) as u8)
 }
 
 /// First row of the bottom band.
@@ -234,8 +226,8 @@ mod tests {
     #[test]
     fn consecutive_frames_differ_so_a_stall_is_visible() {
         let mut source = PatternSource::new(320, 240);
-        let first = planar(source.next_frame().unwrap());
-        let second = planar(source.next_frame().unwrap());
+        let first = planar(source.next_frame().unwrap().unwrap());
+        let second = planar(source.next_frame().unwrap().unwrap());
         assert_ne!(first.planes[0], second.planes[0]);
         // ... and only in the band: the bars stay put.
         let band_start = band_top(240) * first.strides[0];
@@ -284,7 +276,7 @@ mod tests {
     fn odd_and_tiny_sizes_draw_without_panicking() {
         for (w, h) in [(1, 1), (2, 2), (17, 9), (1001, 3), (3, 1001)] {
             let mut source = PatternSource::new(w, h);
-            source.next_frame().unwrap();
+            source.next_frame().unwrap().unwrap();
         }
     }
 }
