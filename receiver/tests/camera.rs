@@ -1,0 +1,328 @@
+//! The sender on a real V4L2 driver: each test boots a VM with the kernel's
+//! `vivid` camera (tools/camera-vm.sh) and runs itself inside it, where the
+//! real sender captures from /dev/video0 and streams over the VM's loopback
+//! to the real receiver. vivid has raw formats only (no MJPEG); the MJPEG
+//! repairs are tested on buffers in the sender's unit tests.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{Image, Process, Receiver, field, start_sender};
+
+/// One VM at a time: each takes both cores.
+static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `body` inside a camera VM: on the host, boots the VM and runs this
+/// very test in it, failing if it fails there.
+fn in_camera_vm(test: &str, body: impl FnOnce()) {
+    if std::env::var_os("CAMERA_VM").is_some() {
+        body();
+        return;
+    }
+    let _vm = ONE_VM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new(workspace.join("tools/camera-vm.sh"))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--include-ignored", "--nocapture"])
+        .current_dir(workspace)
+        .output()
+        .expect("cannot run tools/camera-vm.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test} failed in the camera VM ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+fn vivid_control(name: &str, value: &str) {
+    let status = Command::new("v4l2-ctl")
+        .args([
+            "-d",
+            "/dev/video0",
+            "--set-ctrl",
+            &format!("{name}={value}"),
+        ])
+        .status()
+        .expect("v4l2-ctl");
+    assert!(status.success(), "v4l2-ctl --set-ctrl {name}={value}");
+}
+
+/// Mean of R, G and B over the middle band of the picture (below vivid's
+/// text overlay).
+fn mean_rgb(image: &Image, x_from: usize, x_to: usize) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    let mut count = 0.0;
+    for y in image.height / 2..image.height * 3 / 4 {
+        for x in x_from..x_to {
+            let pixel = image.rgb_at(x, y);
+            for channel in 0..3 {
+                sum[channel] += pixel[channel] as f64;
+            }
+            count += 1.0;
+        }
+    }
+    sum.map(|s| s / count)
+}
+
+/// Streams `frames` frames from the camera with `args` and returns the
+/// receiver's report, the snapshot and the sender's log.
+fn stream_from_camera(
+    test: &str,
+    args: &[&str],
+    frames: &str,
+) -> (serde_json::Value, Image, String) {
+    let mut receiver = Receiver::start(test, "127.0.0.1:0", &[]);
+    let mut all = vec![
+        "--device",
+        "/dev/video0",
+        "--frames",
+        frames,
+        "--workers",
+        "2",
+    ];
+    all.extend_from_slice(args);
+    let mut sender = start_sender(&receiver.address(), &all);
+    let status = sender.wait_exit(Duration::from_secs(120));
+    let log = sender.log_text();
+    assert!(status.success(), "sender failed: {log}");
+    let report = receiver.stop();
+    let snapshot = receiver.snapshot(0);
+    (report, snapshot, log)
+}
+
+/// Waits until the camera has been opened `opened` times and a progress
+/// line after that shows frames going out.
+fn assert_streams_after(sender: &mut Process, opened: usize) {
+    let marker = "streaming NV12 320x180";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = sender.log_text();
+        let after = log
+            .rsplit_once(marker)
+            .filter(|_| sender.count_log(marker) >= opened);
+        let sending = after.is_some_and(|(_, rest)| {
+            rest.lines().any(|line| {
+                line.split_once("] sent ")
+                    .and_then(|(_, fps)| fps.split(' ').next()?.parse::<f64>().ok())
+                    .is_some_and(|fps| fps > 0.0)
+            })
+        });
+        if sending {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no frames after opening the camera {opened} times:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn each_raw_camera_format_streams_with_its_colours() {
+    in_camera_vm("each_raw_camera_format_streams_with_its_colours", || {
+        for format in ["auto", "yuyv", "uyvy", "nv12", "yu12", "rgb24", "grey"] {
+            let (report, snapshot, log) = stream_from_camera(
+                &format!("format-{format}"),
+                &["--format", format, "--size", "640x480", "--fps", "25"],
+                "12",
+            );
+            let stream = &report["streams"][0];
+            assert_eq!(
+                (field(stream, "width"), field(stream, "height")),
+                (640, 480),
+                "{format}"
+            );
+            // At least a few frames arrive, in order, none lost in transit.
+            assert!(field(stream, "frames_decoded") >= 3, "{format}: {report}");
+            assert_eq!(field(stream, "out_of_order"), 0, "{format}");
+            // The capture time is the driver's stamp, moved to Unix time:
+            // the latency it gives is real, not zero and not absurd.
+            let p50 = stream["latency_ms_p50"].as_f64().unwrap();
+            assert!(p50 > 0.0 && p50 < 2000.0, "{format}: p50 {p50} ms");
+            // vivid's 75 % colour bars: white, yellow, cyan, green, magenta,
+            // red, blue, black, each an eighth of the width.
+            let bar = |index: usize| mean_rgb(&snapshot, index * 80 + 20, index * 80 + 60);
+            let (white, yellow, blue) = (bar(0), bar(1), bar(6));
+            assert!(
+                white.iter().all(|&c| c > 140.0),
+                "{format}: white {white:?}"
+            );
+            if format == "grey" {
+                assert!(
+                    (yellow[0] - yellow[2]).abs() < 12.0,
+                    "grey has no colour: {yellow:?}"
+                );
+            } else {
+                assert!(
+                    yellow[0] > 140.0 && yellow[2] < 70.0,
+                    "{format}: yellow {yellow:?}"
+                );
+                assert!(blue[2] > 140.0 && blue[0] < 70.0, "{format}: blue {blue:?}");
+            }
+            if format == "auto" {
+                assert!(
+                    log.contains(
+                        "camera: chose NV12 640x480 at 25 fps: the camera offers no MJPEG"
+                    ),
+                    "{log}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn list_devices_shows_formats_rates_and_controls() {
+    in_camera_vm("list_devices_shows_formats_rates_and_controls", || {
+        let output = Command::new(common::sender_binary())
+            .arg("--list-devices")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success());
+        for expected in [
+            "/dev/video0",
+            "driver: vivid",
+            "YUYV (YUYV):",
+            "640x480  1, 2, 4, 5, 10, 12.5, 15, 25 fps",
+            "brightness                   0..=255 step 1 (default 128, now 128)",
+            "test_pattern",
+        ] {
+            assert!(text.contains(expected), "missing '{expected}' in:\n{text}");
+        }
+    });
+}
+
+#[test]
+fn controls_are_set_at_start_and_bad_settings_are_clear_errors() {
+    in_camera_vm(
+        "controls_are_set_at_start_and_bad_settings_are_clear_errors",
+        || {
+            // A menu control set by its entry's name: the picture turns red.
+            let (_, red, log) = stream_from_camera(
+                "ctrl-red",
+                &["--size", "640x480", "--ctrl", "test_pattern=100% Red"],
+                "5",
+            );
+            assert!(
+                log.contains("camera: test_pattern set to 100% Red"),
+                "{log}"
+            );
+            let colour = mean_rgb(&red, 0, 640);
+            assert!(
+                colour[0] > 200.0 && colour[1] < 50.0 && colour[2] < 50.0,
+                "{colour:?}"
+            );
+
+            for (args, expected) in [
+                (
+                    vec!["--ctrl", "no_such_control=1"],
+                    "the camera has no control 'no_such_control'; it has: brightness",
+                ),
+                (
+                    vec!["--ctrl", "brightness=999"],
+                    "--ctrl brightness=999 is out of range 0..=255",
+                ),
+                (
+                    vec!["--format", "mjpeg"],
+                    "the camera does not offer MJPEG; the camera offers YUYV 320x180",
+                ),
+            ] {
+                let mut all = vec!["--device", "/dev/video0", "--connect", "127.0.0.1:9"];
+                all.extend(args);
+                let mut sender = Process::start(&common::sender_binary(), &all, &[]);
+                let status = sender.wait_exit(Duration::from_secs(60));
+                assert!(!status.success());
+                let log = sender.log_text();
+                assert!(log.contains(expected), "expected '{expected}' in:\n{log}");
+            }
+        },
+    );
+}
+
+#[test]
+fn a_missing_or_unplugged_camera_is_waited_for_on_the_same_connection() {
+    in_camera_vm(
+        "a_missing_or_unplugged_camera_is_waited_for_on_the_same_connection",
+        || {
+            // No camera when the sender starts (vivid unloaded).
+            let vivid = std::env::var("CAMERA_VM_VIVID_KO").unwrap();
+            let options = std::env::var("CAMERA_VM_VIVID_OPTIONS").unwrap();
+            shell("busybox rmmod vivid");
+            let stable = "/dev/v4l/by-id/usb-framewire-test-camera-video-index0";
+            let mut receiver = Receiver::start("unplug", "127.0.0.1:0", &[]);
+            let mut sender = start_sender(
+                &receiver.address(),
+                &[
+                    "--device",
+                    stable,
+                    "--size",
+                    "320x180",
+                    "--stats-interval",
+                    "1",
+                ],
+            );
+            sender.wait_for_log("does not exist", Duration::from_secs(60));
+            std::thread::sleep(Duration::from_secs(3)); // keep-alives hold the connection
+            // The camera is plugged in; udev would make the by-id link.
+            shell(&format!(
+                "busybox insmod {vivid} {options} && mkdir -p /dev/v4l/by-id && ln -s /dev/video0 {stable}"
+            ));
+            assert_streams_after(&mut sender, 1);
+            // Pulled out mid-stream: the driver fails every call with ENODEV.
+            vivid_control("disconnect", "1");
+            sender.wait_for_log("capture failed: No such device", Duration::from_secs(30));
+            assert_streams_after(&mut sender, 2);
+            sender.terminate();
+            let report = receiver.stop();
+            let streams = report["streams"].as_array().unwrap();
+            assert_eq!(streams.len(), 1, "one connection throughout: {report}");
+            assert!(field(&streams[0], "keep_alives") >= 2, "{report}");
+            assert!(field(&streams[0], "frames_decoded") > 0, "{report}");
+        },
+    );
+}
+
+fn shell(script: &str) {
+    let status = Command::new("sh").args(["-c", script]).status().unwrap();
+    assert!(status.success(), "{script}");
+}
+
+#[test]
+fn a_camera_that_goes_silent_is_reopened() {
+    in_camera_vm("a_camera_that_goes_silent_is_reopened", || {
+        let mut receiver = Receiver::start("silent", "127.0.0.1:0", &[]);
+        let mut sender = start_sender(
+            &receiver.address(),
+            &[
+                "--device",
+                "/dev/video0",
+                "--size",
+                "320x180",
+                "--fps",
+                "30",
+                "--camera-timeout",
+                "1",
+                "--stats-interval",
+                "1",
+            ],
+        );
+        sender.wait_for_log("sent ", Duration::from_secs(60));
+        vivid_control("percentage_of_dropped_buffers", "100");
+        sender.wait_for_log("no frame for 1", Duration::from_secs(30));
+        vivid_control("percentage_of_dropped_buffers", "0");
+        assert_streams_after(&mut sender, 2);
+        sender.terminate();
+        let report = receiver.stop();
+        assert_eq!(report["streams"].as_array().unwrap().len(), 1, "{report}");
+    });
+}
