@@ -16,6 +16,10 @@
 # Inside the VM, $CAMERA_VM_VIVID_KO is vivid's module file and
 # $CAMERA_VM_VIVID_OPTIONS its options, so a test can unplug the camera
 # (`busybox rmmod vivid`) and plug it back (`busybox insmod ...`).
+# /dev/video10 is a v4l2loopback device ($CAMERA_VM_LOOPBACK): whatever a
+# program writes to it (e.g. MJPEG frames) is what a reader captures, so
+# MJPEG cameras can be played too. v4l2loopback is built once from Debian's
+# v4l2loopback-dkms source against the kernel's headers (gcc and make).
 # The VM has no network device; loopback is up.
 #
 # Needs: qemu-system-x86, busybox-static and kmod (installed with apt-get when
@@ -46,6 +50,8 @@ missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v cpio >/dev/null || missing+=(cpio)
+command -v make >/dev/null || missing+=(make)
+command -v gcc >/dev/null || missing+=(gcc)
 command -v depmod >/dev/null || [ -x /sbin/depmod ] || missing+=(kmod)
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || fail "install these packages first: ${missing[*]}"
@@ -75,11 +81,27 @@ if [ ! -f "$CACHE/ready" ]; then
   depmod -b "$CACHE/kernel/root" "$release"
   cp "$CACHE"/kernel/root/boot/vmlinuz-"$release" "$CACHE/vmlinuz"
 
+  # v4l2loopback, built against this kernel's headers without installing them.
+  src="$CACHE/kernel/src"
+  abi=${release%-amd64}
+  kbuild="linux-kbuild-$(echo "$release" | cut -d. -f1,2)"
+  ( cd "$CACHE/kernel" && apt-get download v4l2loopback-dkms "linux-headers-$release" \
+      "linux-headers-$abi-common" "$kbuild" >/dev/null 2>&1 ) \
+    || fail "apt-get download of v4l2loopback-dkms and the kernel headers failed"
+  for deb in "$CACHE"/kernel/v4l2loopback-dkms_*.deb "$CACHE"/kernel/linux-headers-*.deb "$CACHE"/kernel/linux-kbuild-*.deb; do
+    dpkg-deb -x "$deb" "$src"
+  done
+  headers="$src/usr/src/linux-headers-$release"
+  sed -i "s#include /usr/src/#include $src/usr/src/#" "$headers/Makefile"
+  loopback=$(echo "$src"/usr/src/v4l2loopback-*)
+  make -s -C "$headers" M="$loopback" modules >/dev/null 2>&1 || fail "building v4l2loopback failed"
+
   # The initramfs: busybox, and the modules for 9p, virtio and vivid in load order.
   tree="$CACHE/initrd"
   mkdir -p "$tree/bin" "$tree/modules"
   cp /bin/busybox "$tree/bin/busybox"
   : > "$tree/modules/order"
+  cp "$loopback/v4l2loopback.ko" "$tree/modules/"
   for module in virtio_pci 9pnet_virtio 9p vivid; do
     modprobe -d "$CACHE/kernel/root" -S "$release" --show-depends "$module" | while read -r kind path _; do
       [ "$kind" = insmod ] || continue
@@ -106,6 +128,7 @@ for name in $($B cat /modules/order); do
 done
 $B mount -t 9p -o trans=virtio,version=9p2000.L job /job
 $B insmod /modules/vivid.ko $($B cat /job/vivid-options)
+$B insmod /modules/v4l2loopback.ko video_nr=10 exclusive_caps=1 card_label=loopback
 R=/newroot
 $B mount -t tmpfs root $R
 $B mkdir -p $R/usr $R/etc $R/proc $R/sys $R/dev $R/tmp $R/run $R/job $R/var/tmp
@@ -150,7 +173,7 @@ dirs=("$PWD" "$(cd "$(dirname "$program")" && pwd)")
 printf '%s\n' "${dirs[@]}" > "$job/dirs"
 {
   echo "export PATH=/usr/local/bin:/usr/bin:/usr/sbin HOME=/tmp TMPDIR=/tmp"
-  echo "export CAMERA_VM=1 CAMERA_VM_VIVID_KO=/run/vivid.ko CAMERA_VM_VIVID_OPTIONS='$VIVID'"
+  echo "export CAMERA_VM=1 CAMERA_VM_VIVID_KO=/run/vivid.ko CAMERA_VM_VIVID_OPTIONS='$VIVID' CAMERA_VM_LOOPBACK=/dev/video10"
   for name in RUST_LOG RUST_BACKTRACE NO_COLOR; do
     [ -n "${!name:-}" ] && printf 'export %s=%q\n' "$name" "${!name}"
   done

@@ -326,3 +326,95 @@ fn a_camera_that_goes_silent_is_reopened() {
         assert_eq!(report["streams"].as_array().unwrap().len(), 1, "{report}");
     });
 }
+
+/// Plays an MJPEG camera through v4l2loopback: frames without Huffman
+/// tables, padded with zeros, and every tenth one cut short, as cheap UVC
+/// cameras deliver them, until `stop` is set.
+fn play_quirky_mjpeg_camera(stop: &std::sync::atomic::AtomicBool) -> usize {
+    use std::io::Write;
+    use v4l::video::Output;
+
+    let jpeg = framewire_sender::encode::JpegEncoder::new(80)
+        .encode(&framewire_sender::capture::pattern::PatternSource::still(
+            640, 480,
+        ))
+        .unwrap();
+    let without_tables = strip_huffman_tables(&jpeg);
+    let mut padded = without_tables.clone();
+    padded.resize(without_tables.len() + 3000, 0);
+    let truncated = &without_tables[..without_tables.len() / 2];
+
+    let path = std::env::var("CAMERA_VM_LOOPBACK").unwrap();
+    let mut device = v4l::Device::with_path(&path).unwrap();
+    let format = v4l::Format::new(640, 480, v4l::FourCC::new(b"MJPG"));
+    Output::set_format(&device, &format).unwrap();
+    let mut frame = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let bytes: &[u8] = if frame % 10 == 9 { truncated } else { &padded };
+        device.write_all(bytes).unwrap();
+        frame += 1;
+        std::thread::sleep(Duration::from_millis(33));
+    }
+    without_tables.len()
+}
+
+/// The JPEG without its DHT segments.
+fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
+    let mut stripped = jpeg.to_vec();
+    let tables: Vec<(usize, usize)> = framewire_proto::jpeg::header_segments(jpeg)
+        .map(Result::unwrap)
+        .filter(|segment| segment.code == 0xc4)
+        .map(|segment| (segment.offset, segment.body.len() + 4))
+        .collect();
+    for (offset, length) in tables.into_iter().rev() {
+        stripped.drain(offset..offset + length);
+    }
+    assert!(stripped.len() + 400 < jpeg.len());
+    stripped
+}
+
+#[test]
+fn a_quirky_mjpeg_camera_is_repaired_and_passed_through() {
+    in_camera_vm(
+        "a_quirky_mjpeg_camera_is_repaired_and_passed_through",
+        || {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                let camera = scope.spawn(|| play_quirky_mjpeg_camera(&stop));
+                let mut receiver = Receiver::start("mjpeg", "127.0.0.1:0", &[]);
+                let loopback = std::env::var("CAMERA_VM_LOOPBACK").unwrap();
+                let mut sender = start_sender(
+                    &receiver.address(),
+                    &["--device", &loopback, "--size", "640x480", "--frames", "40"],
+                );
+                let status = sender.wait_exit(Duration::from_secs(120));
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let stripped_length = camera.join().unwrap();
+                let log = sender.log_text();
+                assert!(status.success(), "{log}");
+                assert!(
+                log.contains("camera: chose MJPEG 640x480 at 30 fps: MJPEG from the camera is passed through"),
+                "{log}"
+            );
+                // Cut-short frames are dropped and counted, never sent.
+                assert!(log.contains("bad camera frames dropped"), "{log}");
+                assert!(log.contains("frame is truncated: no end marker"), "{log}");
+                let report = receiver.stop();
+                let stream = &report["streams"][0];
+                // 40 taken; one may be replaced by a newer one before the
+                // connection is up.
+                let received = field(stream, "frames_received");
+                assert!(received >= 38, "{report}");
+                assert_eq!(field(stream, "decode_errors"), 0, "{report}");
+                // Each frame went out as the camera's JPEG plus the standard
+                // tables (418 bytes), without the padding.
+                let per_frame = field(stream, "bytes") / received;
+                assert!(
+                    per_frame > stripped_length as u64 && per_frame < stripped_length as u64 + 600,
+                    "{per_frame} bytes per frame for a {stripped_length}-byte JPEG"
+                );
+                common::assert_shows_pattern_bars(&receiver.snapshot(0));
+            });
+        },
+    );
+}

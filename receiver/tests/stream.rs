@@ -161,3 +161,123 @@ fn two_senders_at_once_are_kept_apart() {
         assert_shows_pattern_bars(image);
     }
 }
+
+#[test]
+fn parallel_encoders_send_every_frame_in_capture_order() {
+    let mut receiver = Receiver::start("workers", "127.0.0.1:0", &[]);
+    // Unpaced: three encoders race each other on this machine's cores.
+    let mut sender = start_sender(
+        &receiver.address(),
+        &[
+            "--size",
+            "640x480",
+            "--fps",
+            "0",
+            "--frames",
+            "400",
+            "--workers",
+            "3",
+        ],
+    );
+    assert!(sender.wait_exit(MINUTE).success(), "{}", sender.log_text());
+    receiver
+        .process
+        .wait_for_log("disconnected after", Duration::from_secs(10));
+    let report = receiver.stop();
+    let stream = &report["streams"][0];
+    assert_eq!(field(stream, "out_of_order"), 0, "{stream:#}");
+    assert_eq!(field(stream, "last_sequence"), 399, "{stream:#}");
+    assert!(
+        sender.log_text().contains("done: 400 frames captured"),
+        "{}",
+        sender.log_text()
+    );
+}
+
+fn set_receive_buffer(listener: &std::net::TcpListener, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket and a c_int option value.
+    let result = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0);
+}
+
+/// The sender's resident memory, from /proc.
+fn resident_kib(process: &Process) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", process.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_slow_network_makes_the_sender_drop_frames_with_flat_memory() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    // A receiver on a ~2.6 Mbit/s link: 16 KiB every 50 ms, with a small
+    // receive buffer, as when the link itself is the bottleneck.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    set_receive_buffer(&listener, 64 * 1024);
+    let address = listener.local_addr().unwrap().to_string();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let (mut peer, _) = listener.accept().unwrap();
+            let mut buffer = vec![0; 16 * 1024];
+            while !stop.load(Ordering::Relaxed) && peer.read(&mut buffer).is_ok_and(|n| n > 0) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let mut sender = start_sender(
+            &address,
+            &[
+                "--size",
+                "1280x720",
+                "--fps",
+                "60",
+                "--workers",
+                "2",
+                "--stats-interval",
+                "1",
+            ],
+        );
+        sender.wait_for_log("sent ", MINUTE);
+        std::thread::sleep(Duration::from_secs(2));
+        let warmed_up = resident_kib(&sender);
+        std::thread::sleep(Duration::from_secs(5));
+        let later = resident_kib(&sender);
+        sender.terminate();
+        stop.store(true, Ordering::Relaxed);
+        let log = sender.log_text();
+        let done = log.lines().find(|line| line.contains("done: ")).unwrap();
+        let number_before = |word: &str| -> u64 {
+            let (before, _) = done.split_once(word).unwrap();
+            before.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let (captured, sent, dropped) = (
+            number_before(" frames captured"),
+            number_before(" sent"),
+            number_before(" dropped"),
+        );
+        assert!(captured > 200, "{done}");
+        assert!(
+            dropped > captured / 2,
+            "most frames are dropped and counted: {done}"
+        );
+        assert!(sent < captured / 4, "{done}");
+        assert!(
+            later < warmed_up + 5 * 1024,
+            "memory grew from {warmed_up} to {later} KiB"
+        );
+    });
+}

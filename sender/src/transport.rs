@@ -87,6 +87,9 @@ impl Transport<'_> {
             if let Err(error) = stream.set_nodelay(true) {
                 log::debug!("TCP_NODELAY not set: {error}");
             }
+            if let Err(error) = limit_unsent_bytes(&stream) {
+                log::debug!("TCP_NOTSENT_LOWAT not set: {error}");
+            }
             log::info!("connected to the receiver at {}", self.address);
             match self.send_frames(&mut stream, &frames).await {
                 Ok(Ended::SourceFinished) => {
@@ -149,5 +152,33 @@ impl Transport<'_> {
         }
         .or(self.stop.stopped())
         .await
+    }
+}
+
+/// Unsent bytes the kernel may hold before the socket stops taking more.
+const UNSENT_LIMIT: libc::c_int = 16 * 1024;
+
+/// Keeps at most about one frame waiting in the kernel on a slow link:
+/// TCP_NOTSENT_LOWAT makes the socket writable only while fewer than
+/// [`UNSENT_LIMIT`] bytes wait to be sent, so the next frame stays in the
+/// latest-frame slot, where a newer one can replace it, instead of queueing
+/// behind megabytes of old ones in the send buffer. Bytes in flight (sent,
+/// not yet acknowledged) do not count, so fast links keep their speed.
+fn limit_unsent_bytes(stream: &TcpStream) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket and a c_int option value.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&UNSENT_LIMIT as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
