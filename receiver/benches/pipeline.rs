@@ -7,7 +7,11 @@
 //! nothing else running. One table on stdout; `--json` adds the figures as
 //! JSON.
 //!
-//! cargo bench -p framewire-receiver --bench pipeline -- [--seconds N] [--quality Q] [--json]
+//! cargo bench -p framewire-receiver --bench pipeline -- [--seconds N] [--quality Q] [--workers N] [--json]
+//!
+//! Both ends share this machine's cores, so the sender runs one encoder
+//! (`--workers 1`) unless told otherwise: on a board, the encoders have the
+//! board's cores to themselves.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,7 @@ const RATES: [u32; 2] = [30, 0];
 struct Options {
     seconds: f64,
     quality: u8,
+    workers: u16,
     json: bool,
 }
 
@@ -33,6 +38,7 @@ fn options() -> Options {
     let mut options = Options {
         seconds: 5.0,
         quality: 80,
+        workers: 1,
         json: false,
     };
     let mut args = std::env::args().skip(1);
@@ -49,6 +55,12 @@ fn options() -> Options {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .expect("--quality Q")
+            }
+            "--workers" => {
+                options.workers = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--workers N")
             }
             "--json" => options.json = true,
             _ => {} // cargo bench passes --bench
@@ -218,6 +230,8 @@ fn run_cell(width: u32, height: u32, fps: u32, options: &Options) -> Cell {
             fps.to_string(),
             "--quality".into(),
             options.quality.to_string(),
+            "--workers".into(),
+            options.workers.to_string(),
             "--name".into(),
             "bench".into(),
             "--stats-interval".into(),
@@ -270,8 +284,9 @@ fn main() {
     let options = options();
     let mut cells = Vec::new();
     println!(
-        "framewire pipeline benchmark: test pattern, quality {}, {} s per cell, {} cores",
+        "framewire pipeline benchmark: test pattern, quality {}, {} encoder worker(s), {} s per cell, {} cores",
         options.quality,
+        options.workers,
         options.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );

@@ -15,8 +15,9 @@ fn temp_path(name: &str) -> std::path::PathBuf {
     ))
 }
 
-/// Runs the sender on `input` for `frames` frames and returns what arrived.
-fn stream_file(input: &std::path::Path, frames: u32) -> Vec<Frame> {
+/// Runs the sender on `input` for `frames` frames (with `extra` options)
+/// and returns what arrived.
+fn stream_file(input: &std::path::Path, frames: u32, extra: &[&str]) -> Vec<Frame> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let mut sender = Command::new(env!("CARGO_BIN_EXE_framewire-sender"))
@@ -30,6 +31,7 @@ fn stream_file(input: &std::path::Path, frames: u32) -> Vec<Frame> {
             "--frames",
             &frames.to_string(),
         ])
+        .args(extra)
         .arg("--input")
         .arg(input)
         .spawn()
@@ -67,7 +69,7 @@ fn a_y4m_file_is_encoded_and_played_in_a_loop() {
     }
     let path = temp_path("clip.y4m");
     std::fs::write(&path, y4m).unwrap();
-    let frames = stream_file(&path, 4);
+    let frames = stream_file(&path, 4, &[]);
     std::fs::remove_file(&path).unwrap();
 
     assert_eq!(frames.len(), 4);
@@ -97,7 +99,7 @@ fn mjpeg_frames_pass_through_untouched() {
         .collect();
     let path = temp_path("clip.mjpeg");
     std::fs::write(&path, jpegs.concat()).unwrap();
-    let frames = stream_file(&path, 3);
+    let frames = stream_file(&path, 3, &[]);
     std::fs::remove_file(&path).unwrap();
 
     assert_eq!(frames.len(), 3);
@@ -108,5 +110,29 @@ fn mjpeg_frames_pass_through_untouched() {
             "passed through byte for byte"
         );
         assert_eq!((frame.width, frame.height), (40, 24));
+    }
+}
+
+#[test]
+fn repeated_frames_are_skipped_but_one_goes_out_every_second() {
+    // A still scene: the same JPEG, 50 times a second.
+    let path = temp_path("still.mjpeg");
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+    compress.set_size(40, 24);
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&[90; 40 * 24]).unwrap();
+    std::fs::write(&path, started.finish().unwrap()).unwrap();
+    let frames = stream_file(&path, 3, &["--drop-same-frames"]);
+    std::fs::remove_file(&path).unwrap();
+
+    assert_eq!(frames.len(), 3);
+    for pair in frames.windows(2) {
+        let gap_ms = (pair[1].capture_time_us - pair[0].capture_time_us) / 1000;
+        assert!(
+            (950..1500).contains(&gap_ms),
+            "one frame per second, not 50: {gap_ms} ms apart"
+        );
+        // The skipped ones are counted in the sequence numbers.
+        assert!(pair[1].sequence - pair[0].sequence >= 40);
     }
 }
