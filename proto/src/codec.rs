@@ -178,6 +178,7 @@ mod tests {
             width: 640,
             height: 480,
             stream_name: "porch".into(),
+            ..Frame::default()
         }
     }
 

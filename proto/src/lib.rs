@@ -5,9 +5,10 @@
 //! README's protocol section). This crate holds the generated [`Frame`] type,
 //! the framing [`codec`] over async readers and writers, and the small pieces
 //! both binaries' pipelines share: the [`slot`] that joins stages without
-//! queueing, the [`shutdown`] signal, and [`jpeg`] header helpers. It does no
+//! queueing, the [`shutdown`] signal, [`jpeg`] header helpers and the [`auth`] token. It does no
 //! networking and no image coding itself.
 
+pub mod auth;
 pub mod codec;
 pub mod jpeg;
 pub mod shutdown;
@@ -28,6 +29,15 @@ impl Frame {
             stream_name: stream_name.to_owned(),
             capture_time_us: unix_time_us(),
             ..Frame::default()
+        }
+    }
+
+    /// The first message of a connection to a receiver that wants a token:
+    /// a keep-alive carrying it.
+    pub fn hello(stream_name: &str, token: &str) -> Frame {
+        Frame {
+            auth_token: token.to_owned(),
+            ..Frame::keep_alive(stream_name)
         }
     }
 

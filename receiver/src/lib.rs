@@ -7,6 +7,7 @@
 //! [`snapshot`] saves them as PNG, and [`stats`] counts and reports. Nothing
 //! here parses a command line.
 
+pub mod access;
 pub mod decode;
 pub mod server;
 pub mod snapshot;

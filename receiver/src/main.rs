@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use framewire_proto::auth::load_token;
 use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 use framewire_proto::shutdown::StopSignal;
 
+use framewire_receiver::access::{Access, Network};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext};
 use framewire_receiver::server::{Limits, Server};
 use framewire_receiver::snapshot;
@@ -56,6 +58,22 @@ struct Args {
     /// Start a test-pattern sender (framewire-sender, next to this program) too.
     #[arg(long)]
     demo: bool,
+    /// Let in only senders that present this token (the same --token on the
+    /// sender); others are logged and closed. Without it anyone may connect.
+    #[arg(
+        long,
+        env = "FRAMEWIRE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+    /// Read the token from the first line of this file instead.
+    #[arg(long, env = "FRAMEWIRE_TOKEN_FILE", value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Let in only senders from this address range, e.g. 192.168.1.0/24
+    /// (repeatable; default: any address).
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    allow: Vec<Network>,
 }
 
 fn main() -> ExitCode {
@@ -78,9 +96,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     let on_signal = stop.clone();
     ctrlc::set_handler(move || on_signal.stop())?;
 
+    let access = Access {
+        allowed: args.allow.clone(),
+        token: load_token(args.token.as_deref(), args.token_file.as_deref())?,
+    };
     let listener = smol::block_on(Server::bind(&args.listen))?;
     let address = listener.local_addr()?;
     log::info!("listening on {address}");
+    log::info!("{}", access.describe());
     let registry = Arc::new(Registry::default());
     let (window, sink) = if args.headless {
         (None, None)
@@ -96,6 +119,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let server = Arc::new(Server::new(
         listener,
         limits,
+        access.clone(),
         registry.clone(),
         DecoderContext {
             max_pixels: DEFAULT_MAX_PIXELS,
@@ -111,7 +135,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .spawn(move || smol::block_on(server.run()))
         .context("cannot start the server thread")?;
     let demo_sender = if args.demo {
-        Some(start_demo_sender(address.port())?)
+        Some(start_demo_sender(address.port(), access.token.as_deref())?)
     } else {
         None
     };
@@ -161,18 +185,27 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 
 /// Starts `framewire-sender` from this program's directory, streaming the
 /// test pattern to `port` on this machine: the same code path as a user's.
-fn start_demo_sender(port: u16) -> anyhow::Result<Child> {
+fn start_demo_sender(port: u16, token: Option<&str>) -> anyhow::Result<Child> {
     let program = std::env::current_exe()?
         .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX));
-    Command::new(&program)
-        .args(["--connect", &format!("127.0.0.1:{port}"), "--source", "pattern", "--name", "demo"])
-        .spawn()
-        .with_context(|| {
-            format!(
-                "cannot start the demo sender {} (build both programs with `cargo build --release`)",
-                program.display()
-            )
-        })
+    let mut command = Command::new(&program);
+    command.args([
+        "--connect",
+        &format!("127.0.0.1:{port}"),
+        "--source",
+        "pattern",
+        "--name",
+        "demo",
+    ]);
+    if let Some(token) = token {
+        command.env("FRAMEWIRE_TOKEN", token);
+    }
+    command.spawn().with_context(|| {
+        format!(
+            "cannot start the demo sender {} (build both programs with `cargo build --release`)",
+            program.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! that is not a framewire (or prototype) stream is closed with a log line
 //! naming the peer and the reason; every other connection carries on. The
 //! [`Limits`] bound what a peer can use: message size, the number of senders,
-//! and the time to deliver a message. The server does not decode or draw.
+//! and the time to deliver a message; [`Access`] says who may connect at all.
+//! The server does not decode or draw.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use framewire_proto::codec::{FrameReader, ReadError};
 use framewire_proto::slot::latest_slot;
 use futures_lite::FutureExt;
 
+use crate::access::Access;
 use crate::decode::DecoderContext;
 use crate::stats::{Registry, StreamStats};
 
@@ -36,6 +38,7 @@ pub struct Limits {
 pub struct Server {
     listener: TcpListener,
     limits: Limits,
+    access: Access,
     registry: Arc<Registry>,
     decoder: DecoderContext,
     live_senders: Arc<AtomicUsize>,
@@ -62,12 +65,14 @@ impl Server {
     pub fn new(
         listener: TcpListener,
         limits: Limits,
+        access: Access,
         registry: Arc<Registry>,
         decoder: DecoderContext,
     ) -> Server {
         Server {
             listener,
             limits,
+            access,
             registry,
             decoder,
             live_senders: Arc::new(AtomicUsize::new(0)),
@@ -86,6 +91,10 @@ impl Server {
         loop {
             match self.listener.accept().await {
                 Ok((stream, peer)) => {
+                    if !self.access.allows_address(peer.ip()) {
+                        log::warn!("refused {peer}: its address is not in --allow");
+                        continue;
+                    }
                     let live = self.live_senders.fetch_add(1, Ordering::AcqRel);
                     let guard = LiveSender(self.live_senders.clone());
                     if live >= self.limits.max_senders {
@@ -106,11 +115,26 @@ impl Server {
     }
 
     async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, _live: LiveSender) {
-        let stream = self.registry.open(peer);
-        log::info!("sender connected from {peer} (stream {})", stream.id);
         if let Err(error) = socket.set_nodelay(true) {
             log::debug!("TCP_NODELAY not set for {peer}: {error}");
         }
+        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
+        let idle_timeout = self.limits.idle_timeout;
+        if self.access.token.is_some() {
+            let first = read_with_timeout(&mut reader, idle_timeout).await;
+            let refusal = match &first {
+                Some(Ok(Some(frame))) => self.access.check_first_message(frame).err(),
+                Some(Ok(None)) => Some("it closed the connection without a message"),
+                Some(Err(_)) => Some("its first message is not a framewire message"),
+                None => Some("it sent no message within --idle-timeout"),
+            };
+            if let Some(reason) = refusal {
+                log::warn!("refused {peer}: {reason}");
+                return;
+            }
+        }
+        let stream = self.registry.open(peer);
+        log::info!("sender connected from {peer} (stream {})", stream.id);
         let (frames_out, frames_in) = latest_slot();
         let decoder = self.decoder.clone();
         let decoder_stream = stream.clone();
@@ -123,15 +147,8 @@ impl Server {
             return;
         }
 
-        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
-        let idle_timeout = self.limits.idle_timeout;
         let ending = loop {
-            let next = async { Some(reader.read_frame().await) }
-                .or(async {
-                    smol::Timer::after(idle_timeout).await;
-                    None
-                })
-                .await;
+            let next = read_with_timeout(&mut reader, idle_timeout).await;
             let frame = match next {
                 Some(Ok(Some(frame))) => frame,
                 Some(Ok(None)) => break Ending::Closed,
@@ -176,6 +193,19 @@ impl Server {
             ),
         }
     }
+}
+
+/// The next message, or `None` when none is complete within `timeout`.
+async fn read_with_timeout(
+    reader: &mut FrameReader<TcpStream>,
+    timeout: Duration,
+) -> Option<Result<Option<framewire_proto::Frame>, ReadError>> {
+    async { Some(reader.read_frame().await) }
+        .or(async {
+            smol::Timer::after(timeout).await;
+            None
+        })
+        .await
 }
 
 /// A hint for the most common way to get here by mistake: pointing a web

@@ -243,11 +243,30 @@ impl StreamStats {
     }
 }
 
-/// Every stream the receiver has seen since it started.
+/// Disconnected streams kept for the exit report; older ones are folded
+/// into [`Report::earlier`], so a sender that reconnects every few minutes
+/// for months does not make the receiver grow.
+pub const FINISHED_STREAMS_KEPT: usize = 32;
+
+/// The streams the receiver knows: every connected one, the latest
+/// [`FINISHED_STREAMS_KEPT`] disconnected ones, and the totals of the rest.
 #[derive(Default)]
 pub struct Registry {
     streams: Mutex<Vec<Arc<StreamStats>>>,
+    earlier: Mutex<EarlierStreams>,
     next_id: AtomicU64,
+}
+
+/// Totals of disconnected streams no longer listed one by one.
+#[derive(Serialize, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EarlierStreams {
+    pub streams: u64,
+    pub frames_received: u64,
+    pub frames_decoded: u64,
+    pub frames_shown: u64,
+    pub frames_dropped: u64,
+    pub decode_errors: u64,
+    pub bytes: u64,
 }
 
 impl Registry {
@@ -258,6 +277,26 @@ impl Registry {
             peer,
         ));
         if let Ok(mut streams) = self.streams.lock() {
+            let finished = streams
+                .iter()
+                .filter(|s| !s.connected.load(Ordering::Relaxed))
+                .count();
+            if finished >= FINISHED_STREAMS_KEPT
+                && let Some(oldest) = streams
+                    .iter()
+                    .position(|s| !s.connected.load(Ordering::Relaxed))
+            {
+                let retired = StreamReport::of(&streams.remove(oldest));
+                if let Ok(mut earlier) = self.earlier.lock() {
+                    earlier.streams += 1;
+                    earlier.frames_received += retired.frames_received;
+                    earlier.frames_decoded += retired.frames_decoded;
+                    earlier.frames_shown += retired.frames_shown;
+                    earlier.frames_dropped += retired.frames_dropped;
+                    earlier.decode_errors += retired.decode_errors;
+                    earlier.bytes += retired.bytes;
+                }
+            }
             streams.push(stream.clone());
         }
         stream
@@ -282,14 +321,16 @@ impl Registry {
 
     pub fn report(&self) -> Report {
         let streams: Vec<StreamReport> = self.all().iter().map(|s| StreamReport::of(s)).collect();
+        let earlier = self.earlier.lock().map(|e| *e).unwrap_or_default();
         let sum = |field: fn(&StreamReport) -> u64| streams.iter().map(field).sum::<u64>();
         Report {
-            frames_received: sum(|s| s.frames_received),
-            frames_decoded: sum(|s| s.frames_decoded),
-            frames_shown: sum(|s| s.frames_shown),
-            frames_dropped: sum(|s| s.frames_dropped),
-            decode_errors: sum(|s| s.decode_errors),
-            bytes: sum(|s| s.bytes),
+            frames_received: sum(|s| s.frames_received) + earlier.frames_received,
+            frames_decoded: sum(|s| s.frames_decoded) + earlier.frames_decoded,
+            frames_shown: sum(|s| s.frames_shown) + earlier.frames_shown,
+            frames_dropped: sum(|s| s.frames_dropped) + earlier.frames_dropped,
+            decode_errors: sum(|s| s.decode_errors) + earlier.decode_errors,
+            bytes: sum(|s| s.bytes) + earlier.bytes,
+            earlier,
             streams,
         }
     }
@@ -379,6 +420,9 @@ pub struct Report {
     pub frames_dropped: u64,
     pub decode_errors: u64,
     pub bytes: u64,
+    /// Disconnected streams beyond the latest [`FINISHED_STREAMS_KEPT`],
+    /// counted in the totals above but not listed.
+    pub earlier: EarlierStreams,
     pub streams: Vec<StreamReport>,
 }
 
@@ -395,6 +439,13 @@ impl std::fmt::Display for Report {
             self.decode_errors,
             self.bytes as f64 / 1e6
         )?;
+        if self.earlier.streams > 0 {
+            writeln!(
+                f,
+                "  {} earlier streams (not listed): {} frames received, {} decoded",
+                self.earlier.streams, self.earlier.frames_received, self.earlier.frames_decoded
+            )?;
+        }
         for s in &self.streams {
             writeln!(
                 f,
@@ -425,6 +476,28 @@ impl std::fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receiver_up_for_months_keeps_only_the_latest_finished_streams() {
+        let registry = Registry::default();
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let live = registry.open(peer);
+        StreamStats::add(&live.received, 1);
+        for _ in 0..500 {
+            let stream = registry.open(peer);
+            StreamStats::add(&stream.received, 10);
+            stream.connected.store(false, Ordering::Relaxed);
+        }
+        let report = registry.report();
+        assert_eq!(report.streams.len(), FINISHED_STREAMS_KEPT + 1);
+        assert_eq!(report.streams[0].id, live.id, "connected streams stay");
+        assert_eq!(report.earlier.streams, 500 - FINISHED_STREAMS_KEPT as u64);
+        assert_eq!(
+            report.frames_received,
+            1 + 500 * 10,
+            "nothing lost from the totals"
+        );
+    }
 
     #[test]
     fn quantiles_are_within_two_percent() {

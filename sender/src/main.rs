@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use framewire_proto::auth::load_token;
 use framewire_proto::slot::latest_slot;
 
 use framewire_proto::shutdown::StopSignal;
@@ -109,6 +110,17 @@ struct Args {
     /// [default: the number of cores].
     #[arg(long, env = "FRAMEWIRE_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: Option<u16>,
+    /// The receiver's token (its --token), presented when connecting.
+    #[arg(
+        long,
+        env = "FRAMEWIRE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+    /// Read the token from the first line of this file instead.
+    #[arg(long, env = "FRAMEWIRE_TOKEN_FILE", value_name = "PATH")]
+    token_file: Option<PathBuf>,
     /// Stream name shown by the receiver [default: this machine's host name].
     #[arg(long, env = "FRAMEWIRE_NAME")]
     name: Option<String>,
@@ -227,6 +239,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let stream_name = args.name.clone().unwrap_or_else(host_name);
+    let token = load_token(args.token.as_deref(), args.token_file.as_deref())?;
     let stats = Arc::new(SenderStats::default());
     let mut source = open_source(&args, &stats, &stop)?;
     let (frames_out, frames_in) = latest_slot();
@@ -262,6 +275,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let transport = Transport {
             address: args.connect.clone(),
             stream_name: stream_name.clone(),
+            token: token.clone(),
             stats: &stats,
             stop: &stop,
         };

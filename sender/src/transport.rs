@@ -35,6 +35,8 @@ pub const STOP_GRACE: Duration = Duration::from_millis(500);
 pub struct Transport<'a> {
     pub address: String,
     pub stream_name: String,
+    /// Presented in a hello message first thing on every connection.
+    pub token: Option<String>,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -110,17 +112,26 @@ impl Transport<'_> {
         stream: &mut TcpStream,
         frames: &SlotReceiver<Frame>,
     ) -> io::Result<Ended> {
+        let mut hello = self
+            .token
+            .as_ref()
+            .map(|token| Frame::hello(&self.stream_name, token));
         loop {
-            let next = async { Some(frames.take().await) }
-                .or(async {
-                    Timer::after(KEEP_ALIVE_INTERVAL).await;
-                    None
-                })
-                .await;
-            let frame = match next {
-                Some(Some(frame)) => frame,
-                Some(None) => return Ok(Ended::SourceFinished),
-                None => Frame::keep_alive(&self.stream_name),
+            let frame = match hello.take() {
+                Some(hello) => hello,
+                None => {
+                    let next = async { Some(frames.take().await) }
+                        .or(async {
+                            Timer::after(KEEP_ALIVE_INTERVAL).await;
+                            None
+                        })
+                        .await;
+                    match next {
+                        Some(Some(frame)) => frame,
+                        Some(None) => return Ok(Ended::SourceFinished),
+                        None => Frame::keep_alive(&self.stream_name),
+                    }
+                }
             };
             let written = async { write_frame(stream, &frame).await.map(Some) }
                 .or(async {

@@ -1,0 +1,82 @@
+//! The shared token that lets a sender in (`--token`, `FRAMEWIRE_TOKEN` or
+//! `--token-file` on both ends).
+//!
+//! A receiver with a token lets in only connections whose first message is
+//! a [`crate::Frame::hello`] carrying the same token; the comparison takes
+//! the same time wherever the tokens differ, so a peer cannot guess the
+//! token byte by byte from response times. Without a token, anyone may
+//! connect, as with the prototype. The token travels in clear text: across
+//! untrusted networks, pair it with an encrypted link (VPN, SSH tunnel).
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+/// The token from `--token`/`FRAMEWIRE_TOKEN` or, failing that, the first
+/// line of `--token-file`; `None` when neither is given.
+pub fn load_token(token: Option<&str>, file: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let token = match (token, file) {
+        (Some(token), _) => token.trim().to_owned(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the token file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned(),
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        bail!("the token is empty: give at least one character (e.g. `openssl rand -hex 16`)");
+    }
+    if token.len() > 1024 {
+        bail!("the token is longer than 1024 bytes");
+    }
+    Ok(Some(token))
+}
+
+/// True when `presented` equals `expected`, in a time that depends only on
+/// their lengths.
+pub fn tokens_match(expected: &str, presented: &str) -> bool {
+    let (expected, presented) = (expected.as_bytes(), presented.as_bytes());
+    let mut difference =
+        (expected.len() ^ presented.len()) as u8 | ((expected.len() ^ presented.len()) >> 8) as u8;
+    for (index, byte) in expected.iter().enumerate() {
+        difference |= byte ^ presented.get(index).copied().unwrap_or(!byte);
+    }
+    std::hint::black_box(difference) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_token_matches() {
+        assert!(tokens_match("s3cret-token", "s3cret-token"));
+        for other in ["", "s3cret-toke", "s3cret-token!", "S3cret-token", "x"] {
+            assert!(!tokens_match("s3cret-token", other), "{other}");
+        }
+        // Lengths differing by a multiple of 256 still differ.
+        assert!(!tokens_match(&"a".repeat(300), &"a".repeat(44)));
+    }
+
+    #[test]
+    fn tokens_come_from_the_option_or_the_first_line_of_a_file() {
+        assert_eq!(load_token(None, None).unwrap(), None);
+        assert_eq!(load_token(Some(" abc \n"), None).unwrap().unwrap(), "abc");
+        let path = std::env::temp_dir().join(format!("framewire-token-{}", std::process::id()));
+        std::fs::write(&path, "from-file\nignored\n").unwrap();
+        assert_eq!(load_token(None, Some(&path)).unwrap().unwrap(), "from-file");
+        assert_eq!(
+            load_token(Some("wins"), Some(&path)).unwrap().unwrap(),
+            "wins"
+        );
+        std::fs::write(&path, "\n").unwrap();
+        let error = load_token(None, Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("empty"), "{error}");
+        std::fs::remove_file(&path).unwrap();
+        let error = format!("{:#}", load_token(None, Some(&path)).unwrap_err());
+        assert!(error.contains("cannot read the token file"), "{error}");
+    }
+}
