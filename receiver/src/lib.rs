@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod decode;
+pub mod progress;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

@@ -20,9 +20,9 @@ use framewire_proto::shutdown::StopSignal;
 use framewire_receiver::access::{Access, Network};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext};
 use framewire_receiver::server::{Limits, Server};
-use framewire_receiver::snapshot;
 use framewire_receiver::stats::Registry;
 use framewire_receiver::view::WindowView;
+use framewire_receiver::{progress, snapshot};
 
 /// Receive framewire streams and show them.
 ///
@@ -49,6 +49,10 @@ struct Args {
     /// one keep-alive a second); a silent or trickling peer is dropped after it.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
     idle_timeout: f64,
+    /// Seconds between two progress lines in the log (one per stream:
+    /// fps, drops, latency p50/p99 and bit rate over the interval); 0: none.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = non_negative_seconds)]
+    stats_interval: f64,
     /// Also write the exit report as JSON to this file.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
@@ -134,6 +138,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         .name("server".into())
         .spawn(move || smol::block_on(server.run()))
         .context("cannot start the server thread")?;
+    if args.stats_interval > 0.0 {
+        let (registry, stop) = (registry.clone(), stop.clone());
+        let interval = Duration::from_secs_f64(args.stats_interval);
+        std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || progress::log_until_stopped(&registry, interval, &stop))
+            .context("cannot start the progress thread")?;
+    }
     let demo_sender = if args.demo {
         Some(start_demo_sender(address.port(), access.token.as_deref())?)
     } else {
@@ -180,6 +192,13 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 => Ok(seconds),
         _ => Err(format!("'{text}' is not a positive number of seconds")),
+    }
+}
+
+fn non_negative_seconds(text: &str) -> Result<f64, String> {
+    match text.trim() {
+        "0" => Ok(0.0),
+        _ => positive_seconds(text),
     }
 }
 

@@ -22,6 +22,7 @@ const OCTAVES: usize = 36;
 
 /// A histogram of latencies in microseconds with fixed memory, so a stream
 /// can run for months without the stats growing.
+#[derive(Clone)]
 pub struct LatencyHistogram {
     counts: Vec<u64>,
     total: u64,
@@ -45,6 +46,19 @@ impl LatencyHistogram {
 
     pub fn count(&self) -> u64 {
         self.total
+    }
+
+    /// The latencies recorded since `earlier`, a copy of this histogram.
+    pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        LatencyHistogram {
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(now, before)| now.saturating_sub(*before))
+                .collect(),
+            total: self.total.saturating_sub(earlier.total),
+        }
     }
 
     /// The latency at `quantile` (0..=1) in milliseconds, or None if empty.

@@ -1,0 +1,111 @@
+//! The receiver's progress line: every `--stats-interval` seconds, one log
+//! line per connected stream with what happened in that interval (decoded
+//! frames per second, frames dropped, capture→decoded latency p50 and p99,
+//! bit rate), so someone watching the log of a receiver that has been up
+//! for weeks sees today's figures, not the average since it started.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use framewire_proto::shutdown::StopSignal;
+
+use crate::stats::{LatencyHistogram, Registry, StreamStats};
+
+/// One stream's counters at the start of an interval.
+struct Mark {
+    at: Instant,
+    decoded: u64,
+    dropped: u64,
+    bytes: u64,
+    latency: LatencyHistogram,
+}
+
+impl Mark {
+    fn of(stream: &StreamStats) -> Mark {
+        let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        Mark {
+            at: Instant::now(),
+            decoded: get(&stream.decoded),
+            dropped: get(&stream.dropped_before_decode) + get(&stream.dropped_before_show),
+            bytes: get(&stream.bytes),
+            latency: stream
+                .latency
+                .lock()
+                .map(|latency| latency.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Logs a line per connected stream every `interval` until `stop`.
+pub fn log_until_stopped(registry: &Registry, interval: Duration, stop: &StopSignal) {
+    let mut marks: HashMap<u64, Mark> = HashMap::new();
+    let mut next = Instant::now() + interval;
+    while !stop.is_stopped() {
+        std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() < next {
+            continue;
+        }
+        next += interval;
+        let streams = registry.all();
+        marks.retain(|id, _| streams.iter().any(|s| s.id == *id));
+        for stream in streams
+            .iter()
+            .filter(|s| s.connected.load(Ordering::Relaxed))
+        {
+            let now = Mark::of(stream);
+            if let Some(before) = marks.get(&stream.id) {
+                log::info!("{}", describe(stream, before, &now));
+            }
+            marks.insert(stream.id, now);
+        }
+    }
+}
+
+fn describe(stream: &StreamStats, before: &Mark, now: &Mark) -> String {
+    let seconds = (now.at - before.at).as_secs_f64().max(1e-9);
+    let latency = now.latency.since(&before.latency);
+    let ms = |quantile| {
+        latency
+            .quantile_ms(quantile)
+            .map_or("-".to_owned(), |v| format!("{v:.1}"))
+    };
+    format!(
+        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p99 {}, {:.0} kbit/s",
+        stream.id,
+        stream.label(),
+        (now.decoded - before.decoded) as f64 / seconds,
+        now.dropped - before.dropped,
+        ms(0.5),
+        ms(0.99),
+        (now.bytes - before.bytes) as f64 * 8.0 / 1000.0 / seconds,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_shows_only_the_interval() {
+        let stream = StreamStats::new(3, "127.0.0.1:9".parse().unwrap());
+        for _ in 0..100 {
+            stream.latency.lock().unwrap().record(100_000); // an old, slow start
+        }
+        let before = Mark::of(&stream);
+        for _ in 0..30 {
+            stream.latency.lock().unwrap().record(5_000);
+        }
+        StreamStats::add(&stream.decoded, 30);
+        StreamStats::add(&stream.bytes, 125_000);
+        let now = Mark {
+            at: before.at + Duration::from_secs(1),
+            ..Mark::of(&stream)
+        };
+        let line = describe(&stream, &before, &now);
+        assert!(line.contains("30.0 fps decoded"), "{line}");
+        assert!(line.contains("p50 5.0 p99 5.0"), "{line}");
+        assert!(line.contains("1000 kbit/s"), "{line}");
+    }
+}
