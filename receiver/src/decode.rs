@@ -75,7 +75,38 @@ pub fn decode_rgba(
     decoder
         .decode_into(rgba)
         .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
-    Ok((header.width, header.height))
+    let (width, height) = decoder
+        .dimensions()
+        .map_or((header.width, header.height), |(w, h)| (w as u32, h as u32));
+    // zune-jpeg keeps greyscale JPEGs grey whatever colour space is asked.
+    let pixels = width as usize * height as usize;
+    match size.checked_div(pixels) {
+        Some(4) if size == pixels * 4 => {}
+        Some(1) if size == pixels => expand_to_rgba(rgba, pixels, 1),
+        Some(3) if size == pixels * 3 => expand_to_rgba(rgba, pixels, 3),
+        _ => {
+            return Err(DecodeError::Corrupt(format!(
+                "decoded {size} bytes for {width}x{height} pixels"
+            )));
+        }
+    }
+    Ok((width, height))
+}
+
+/// Widens `pixels` grey (1 byte) or RGB (3 bytes) pixels at the start of
+/// `buffer` to RGBA in place, working from the end so nothing is overwritten
+/// before it is read.
+fn expand_to_rgba(buffer: &mut Vec<u8>, pixels: usize, channels: usize) {
+    buffer.resize(pixels * 4, 0);
+    for index in (0..pixels).rev() {
+        let source = index * channels;
+        let [r, g, b] = if channels == 1 {
+            [buffer[source]; 3]
+        } else {
+            [buffer[source], buffer[source + 1], buffer[source + 2]]
+        };
+        buffer[index * 4..index * 4 + 4].copy_from_slice(&[r, g, b, 255]);
+    }
 }
 
 /// Everything a stream's decoder needs besides its input.
@@ -181,6 +212,27 @@ mod tests {
             matches!(error, DecodeError::Corrupt(_) | DecodeError::Header(_)),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn a_greyscale_jpeg_decodes_to_full_rgba() {
+        // Found by the receiver_decode fuzz target: zune-jpeg returned one
+        // byte per pixel for a grey JPEG although RGBA was asked.
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+        compress.set_size(24, 16);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&[200; 24 * 16]).unwrap();
+        let jpeg = started.finish().unwrap();
+        let mut rgba = Vec::new();
+        assert_eq!(
+            decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
+            (24, 16)
+        );
+        assert_eq!(rgba.len(), 24 * 16 * 4);
+        for pixel in rgba.chunks_exact(4) {
+            assert!(pixel[0].abs_diff(200) <= 2 && pixel[0] == pixel[1] && pixel[1] == pixel[2]);
+            assert_eq!(pixel[3], 255);
+        }
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! `framewire-receiver` binary wires them together, and the benchmarks
 //! measure them one by one.
 //!
-//! [`server`] accepts senders and reads their frames, [`decode`] turns JPEG
-//! into RGBA on a thread per stream, [`view`] shows pictures in a window,
-//! [`snapshot`] saves them as PNG, and [`stats`] counts and reports. Nothing
-//! here parses a command line.
+//! [`server`] accepts senders and reads their frames, [`access`] decides who
+//! may connect, [`decode`] turns JPEG into RGBA on a thread per stream,
+//! `view` (feature `window`, on by default) shows pictures in a window,
+//! [`snapshot`] saves them as PNG, [`stats`] counts and reports, and
+//! [`progress`] logs a line per stream now and then. Nothing here parses a
+//! command line.
 
 pub mod access;
 pub mod decode;
@@ -13,4 +15,5 @@ pub mod progress;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+#[cfg(feature = "window")]
 pub mod view;
