@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # camera-vm.sh - run a command in a throw-away VM that has a real V4L2 camera
-# driver (the kernel's `vivid` test driver) at /dev/video0.
+# driver (the kernel's `vivid` test driver) at /dev/video0, and the network
+# drivers the fault tests need (veth, netem) that a container host may lack.
 #
 #   tools/camera-vm.sh [--vivid "MODULE OPTIONS"] [--timeout SECONDS] COMMAND [ARGS...]
 #
@@ -66,7 +67,9 @@ export PATH=$PATH:/sbin:/usr/sbin
 mkdir -p "$CACHE"
 exec 9>"$CACHE/lock"
 flock 9   # one builder at a time; runs themselves share the cache read-only
-if [ ! -f "$CACHE/ready" ]; then
+# Bump when the initramfs changes, so cached ones are rebuilt.
+LAYOUT=2
+if [ "$(cat "$CACHE/ready" 2>/dev/null)" != "$LAYOUT" ]; then
   rm -rf "$CACHE/kernel" "$CACHE/initrd" && mkdir -p "$CACHE/kernel"
   package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2}' | head -n 1)
   [ -n "$package" ] || { apt-get update >/dev/null 2>&1 || true;
@@ -102,7 +105,7 @@ if [ ! -f "$CACHE/ready" ]; then
   cp /bin/busybox "$tree/bin/busybox"
   : > "$tree/modules/order"
   cp "$loopback/v4l2loopback.ko" "$tree/modules/"
-  for module in virtio_pci 9pnet_virtio 9p vivid; do
+  for module in virtio_pci 9pnet_virtio 9p veth sch_netem vivid; do
     modprobe -d "$CACHE/kernel/root" -S "$release" --show-depends "$module" | while read -r kind path _; do
       [ "$kind" = insmod ] || continue
       name=$(basename "$path")
@@ -159,7 +162,7 @@ INIT
   chmod +x "$tree/init"
   ( cd "$tree" && find . | cpio -o -H newc --quiet | gzip -1 > "$CACHE/initrd.gz" )
   rm -rf "$CACHE/kernel"
-  touch "$CACHE/ready"
+  echo "$LAYOUT" > "$CACHE/ready"
 fi
 flock -u 9
 

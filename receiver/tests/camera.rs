@@ -6,41 +6,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Image, Process, Receiver, field, start_sender};
-
-/// One VM at a time: each takes both cores.
-static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Runs `body` inside a camera VM: on the host, boots the VM and runs this
-/// very test in it, failing if it fails there.
-fn in_camera_vm(test: &str, body: impl FnOnce()) {
-    if std::env::var_os("CAMERA_VM").is_some() {
-        body();
-        return;
-    }
-    let _vm = ONE_VM_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let output = Command::new(workspace.join("tools/camera-vm.sh"))
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--include-ignored", "--nocapture"])
-        .current_dir(workspace)
-        .output()
-        .expect("cannot run tools/camera-vm.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{test} failed in the camera VM ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-}
+use common::{Image, Process, Receiver, field, in_vm, start_sender};
 
 fn vivid_control(name: &str, value: &str) {
     let status = Command::new("v4l2-ctl")
@@ -128,7 +97,7 @@ fn assert_streams_after(sender: &mut Process, opened: usize) {
 
 #[test]
 fn each_raw_camera_format_streams_with_its_colours() {
-    in_camera_vm("each_raw_camera_format_streams_with_its_colours", || {
+    in_vm("each_raw_camera_format_streams_with_its_colours", || {
         for format in ["auto", "yuyv", "uyvy", "nv12", "yu12", "rgb24", "grey"] {
             let (report, snapshot, log) = stream_from_camera(
                 &format!("format-{format}"),
@@ -182,7 +151,7 @@ fn each_raw_camera_format_streams_with_its_colours() {
 
 #[test]
 fn list_devices_shows_formats_rates_and_controls() {
-    in_camera_vm("list_devices_shows_formats_rates_and_controls", || {
+    in_vm("list_devices_shows_formats_rates_and_controls", || {
         let output = Command::new(common::sender_binary())
             .arg("--list-devices")
             .output()
@@ -204,7 +173,7 @@ fn list_devices_shows_formats_rates_and_controls() {
 
 #[test]
 fn controls_are_set_at_start_and_bad_settings_are_clear_errors() {
-    in_camera_vm(
+    in_vm(
         "controls_are_set_at_start_and_bad_settings_are_clear_errors",
         || {
             // A menu control set by its entry's name: the picture turns red.
@@ -251,7 +220,7 @@ fn controls_are_set_at_start_and_bad_settings_are_clear_errors() {
 
 #[test]
 fn a_missing_or_unplugged_camera_is_waited_for_on_the_same_connection() {
-    in_camera_vm(
+    in_vm(
         "a_missing_or_unplugged_camera_is_waited_for_on_the_same_connection",
         || {
             // No camera when the sender starts (vivid unloaded).
@@ -299,7 +268,7 @@ fn shell(script: &str) {
 
 #[test]
 fn a_camera_that_goes_silent_is_reopened() {
-    in_camera_vm("a_camera_that_goes_silent_is_reopened", || {
+    in_vm("a_camera_that_goes_silent_is_reopened", || {
         let mut receiver = Receiver::start("silent", "127.0.0.1:0", &[]);
         let mut sender = start_sender(
             &receiver.address(),
@@ -375,7 +344,7 @@ fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_quirky_mjpeg_camera_is_repaired_and_passed_through() {
-    in_camera_vm(
+    in_vm(
         "a_quirky_mjpeg_camera_is_repaired_and_passed_through",
         || {
             let stop = std::sync::atomic::AtomicBool::new(false);

@@ -23,8 +23,13 @@ use framewire_proto::shutdown::StopSignal;
 
 /// First wait after a failed connection attempt; it doubles on each failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest wait between two connection attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest wait between two connection attempts: after a network outage
+/// the stream is back within about a second of the link.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// A connection attempt that gets no answer for this long is given up and
+/// retried with a fresh SYN, instead of waiting out the kernel's SYN
+/// retransmissions (1 s, 3 s, 7 s, ...) after a link comes back.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A keep-alive goes out when no frame was sent for this long.
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// A receiver that takes no data for this long is treated as gone.
@@ -50,12 +55,35 @@ enum Ended {
 }
 
 impl Transport<'_> {
+    /// Resolves the receiver's address (however long DNS takes) and
+    /// connects to the first address that answers within [`CONNECT_TIMEOUT`].
+    async fn connect(&self) -> io::Result<TcpStream> {
+        let mut last_error = io::Error::other("the name resolves to no address");
+        for address in async_net::resolve(self.address.as_str()).await? {
+            let attempt = TcpStream::connect(address)
+                .or(async {
+                    Timer::after(CONNECT_TIMEOUT).await;
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                    ))
+                })
+                .await;
+            match attempt {
+                Ok(stream) => return Ok(stream),
+                Err(error) => last_error = error,
+            }
+        }
+        Err(last_error)
+    }
+
     /// Sends frames from `frames` until the source finishes or a stop is asked.
     pub async fn run(&self, frames: SlotReceiver<Frame>) {
         let mut backoff = FIRST_BACKOFF;
         let mut failed_attempts = 0u32;
         loop {
-            let connected = TcpStream::connect(self.address.as_str())
+            let connected = self
+                .connect()
                 .or(async {
                     self.stop.stopped().await;
                     Err(io::Error::other("stopped"))

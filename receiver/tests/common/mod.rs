@@ -328,3 +328,35 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// One VM at a time: each takes both cores.
+static ONE_VM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `body` inside a VM booted by tools/camera-vm.sh (a real kernel with
+/// the vivid camera, v4l2loopback, veth and netem): on the host, boots the
+/// VM and runs this very test in it, failing if it fails there.
+pub fn in_vm(test: &str, body: impl FnOnce()) {
+    if std::env::var_os("CAMERA_VM").is_some() {
+        body();
+        return;
+    }
+    let _vm = ONE_VM_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let output = Command::new(workspace.join("tools/camera-vm.sh"))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--include-ignored", "--nocapture"])
+        .current_dir(workspace)
+        .output()
+        .expect("cannot run tools/camera-vm.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // What the test printed in the VM (figures), shown with --nocapture.
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test} failed in the camera VM ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}

@@ -1,0 +1,268 @@
+//! Faults on a real network path: the sender and the receiver run in two
+//! network namespaces this test creates, joined by a veth pair whose
+//! sender side gets tc netem impairments (200 ms delay, 5 % loss, 2 Mbit/s),
+//! then a cut of 10 s; then the receiver is killed and restarted 20 times.
+//! It runs inside the test VM (tools/camera-vm.sh), as root and on a stock
+//! kernel with netem, which a container host often lacks; so the programs
+//! run emulated and slower than on real hardware.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Process, field, in_vm, receiver_binary, scratch_dir, sender_binary};
+
+const RECEIVER_ADDRESS: &str = "10.77.0.2:12345";
+
+/// Two namespaces and the veth pair between them, removed on drop.
+struct Link {
+    sender_ns: String,
+    receiver_ns: String,
+}
+
+fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        output.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Link {
+    fn new() -> Link {
+        let id = std::process::id();
+        let link = Link {
+            sender_ns: format!("fw-chaos-s-{id}"),
+            receiver_ns: format!("fw-chaos-r-{id}"),
+        };
+        let (s, r) = (link.sender_ns.as_str(), link.receiver_ns.as_str());
+        ip(&["netns", "add", s]);
+        ip(&["netns", "add", r]);
+        ip(&[
+            "link", "add", "veth-s", "netns", s, "type", "veth", "peer", "name", "veth-r", "netns",
+            r,
+        ]);
+        ip(&["-n", s, "addr", "add", "10.77.0.1/24", "dev", "veth-s"]);
+        ip(&["-n", r, "addr", "add", "10.77.0.2/24", "dev", "veth-r"]);
+        for (ns, dev) in [(s, "veth-s"), (r, "veth-r")] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        link
+    }
+
+    /// Replaces the sender side's queueing discipline with netem `options`.
+    fn impair(&self, options: &[&str]) {
+        let mut args = vec![
+            "-n",
+            &self.sender_ns,
+            "qdisc",
+            "replace",
+            "dev",
+            "veth-s",
+            "root",
+            "netem",
+        ];
+        args.extend_from_slice(options);
+        let status = Command::new("tc")
+            .args(&args)
+            .status()
+            .expect("tc (iproute2)");
+        assert!(status.success(), "tc {}", args.join(" "));
+    }
+
+    fn set_up(&self, up: bool) {
+        ip(&[
+            "-n",
+            &self.sender_ns,
+            "link",
+            "set",
+            "veth-s",
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    fn run(&self, ns: &str, program: &std::path::Path, args: &[&str]) -> Process {
+        let mut all = vec!["netns", "exec", ns, program.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Process::start(std::path::Path::new("ip"), &all, &[])
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for ns in [&self.sender_ns, &self.receiver_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn resident_mb(process: &Process) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", process.child.id())).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+/// The sum of "dropped N" over the sender's progress lines.
+fn sender_drops(sender: &Process) -> u64 {
+    sender
+        .log_text()
+        .lines()
+        .filter_map(|line| {
+            line.split(", dropped ")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn start_receiver(link: &Link, dir: &std::path::Path) -> Process {
+    let report = dir.join("report.json");
+    let receiver = link.run(
+        &link.receiver_ns,
+        &receiver_binary(),
+        &[
+            "--listen",
+            RECEIVER_ADDRESS,
+            "--headless",
+            "--stats-interval",
+            "1",
+            "--stats-json",
+            report.to_str().unwrap(),
+        ],
+    );
+    receiver.wait_for_log("listening on", Duration::from_secs(20));
+    receiver
+}
+
+/// Waits until `process` has logged `needle` more than `already` times;
+/// returns how long that took.
+fn wait_for_count(process: &Process, needle: &str, already: usize, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while process.count_log(needle) <= already {
+        assert!(
+            start.elapsed() < limit,
+            "no new '{needle}' within {limit:?}:\n{}",
+            process.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn the_stream_survives_a_bad_link_a_cut_link_and_twenty_receiver_kills() {
+    in_vm(
+        "the_stream_survives_a_bad_link_a_cut_link_and_twenty_receiver_kills",
+        survive_faults,
+    );
+}
+
+fn survive_faults() {
+    let link = Link::new();
+    let dir = scratch_dir("chaos");
+    let mut receiver = start_receiver(&link, &dir);
+    let mut sender = link.run(
+        &link.sender_ns,
+        &sender_binary(),
+        &[
+            "--connect",
+            RECEIVER_ADDRESS,
+            "--size",
+            "640x480",
+            "--fps",
+            "30",
+            "--stats-interval",
+            "1",
+            "--name",
+            "chaos",
+        ],
+    );
+    sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
+
+    // A bad link: far slower than the stream (about 2.5 Mbit/s at 640x480).
+    link.impair(&["delay", "200ms", "loss", "5%", "rate", "2mbit"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let memory_before = resident_mb(&sender);
+    let drops_before = sender_drops(&sender);
+    std::thread::sleep(Duration::from_secs(7));
+    let memory_after = resident_mb(&sender);
+    let drops = sender_drops(&sender) - drops_before;
+    assert!(
+        drops > 20,
+        "frames are dropped and counted, not queued: {drops}"
+    );
+    assert!(
+        memory_after < memory_before + 5.0,
+        "sender memory {memory_before:.1} -> {memory_after:.1} MB on a slow link"
+    );
+    let decoded = receiver.count_log("fps decoded, ");
+    assert!(decoded > 0, "frames still arrive:\n{}", receiver.log_text());
+
+    // The link is cut for 10 s, then comes back (without impairments).
+    link.impair(&["delay", "0ms"]);
+    link.set_up(false);
+    std::thread::sleep(Duration::from_secs(10));
+    let connects = sender.count_log("connected to the receiver");
+    link.set_up(true);
+    let back = wait_for_count(
+        &sender,
+        "connected to the receiver",
+        connects,
+        Duration::from_secs(10),
+    );
+    assert!(
+        back <= Duration::from_secs(2),
+        "stream back {back:?} after the link"
+    );
+    eprintln!("link restored: the sender reconnected after {back:?}");
+
+    // The receiver is killed and restarted 20 times.
+    let mut slowest = Duration::ZERO;
+    for round in 0..20 {
+        let _ = receiver.child.kill();
+        let _ = receiver.child.wait();
+        let connects = sender.count_log("connected to the receiver");
+        let started = Instant::now();
+        receiver = start_receiver(&link, &dir);
+        wait_for_count(
+            &sender,
+            "connected to the receiver",
+            connects,
+            Duration::from_secs(10),
+        );
+        receiver.wait_for_log("fps decoded", Duration::from_secs(10));
+        slowest = slowest.max(started.elapsed());
+        eprintln!(
+            "kill {round}: streaming again after {:?}",
+            started.elapsed()
+        );
+    }
+    eprintln!("slowest recovery after a SIGKILL: {slowest:?}");
+    let memory_end = resident_mb(&sender);
+    assert!(
+        memory_end < memory_before + 5.0,
+        "sender memory {memory_before:.1} -> {memory_end:.1} MB after the faults"
+    );
+    sender.terminate();
+    receiver.terminate();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert!(
+        field(&report["streams"][0], "frames_decoded") > 0,
+        "{report}"
+    );
+}
