@@ -308,7 +308,8 @@ fn play_quirky_mjpeg_camera(stop: &std::sync::atomic::AtomicBool) -> usize {
             640, 480,
         ))
         .unwrap();
-    let without_tables = strip_huffman_tables(&jpeg);
+    let without_tables = framewire_sender::capture::mjpeg_repair::without_huffman_tables(&jpeg);
+    assert!(without_tables.len() + 400 < jpeg.len());
     let mut padded = without_tables.clone();
     padded.resize(without_tables.len() + 3000, 0);
     let truncated = &without_tables[..without_tables.len() / 2];
@@ -325,21 +326,6 @@ fn play_quirky_mjpeg_camera(stop: &std::sync::atomic::AtomicBool) -> usize {
         std::thread::sleep(Duration::from_millis(33));
     }
     without_tables.len()
-}
-
-/// The JPEG without its DHT segments.
-fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
-    let mut stripped = jpeg.to_vec();
-    let tables: Vec<(usize, usize)> = framewire_proto::jpeg::header_segments(jpeg)
-        .map(Result::unwrap)
-        .filter(|segment| segment.code == 0xc4)
-        .map(|segment| (segment.offset, segment.body.len() + 4))
-        .collect();
-    for (offset, length) in tables.into_iter().rev() {
-        stripped.drain(offset..offset + length);
-    }
-    assert!(stripped.len() + 400 < jpeg.len());
-    stripped
 }
 
 #[test]

@@ -90,6 +90,21 @@ pub fn repair(frame: &[u8], allow_truncated: bool) -> Result<Repaired, Rejected>
     })
 }
 
+/// `jpeg` without its Huffman tables (DHT segments), as many UVC cameras
+/// send their frames: what [`repair`] undoes. For tests and test cameras.
+pub fn without_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
+    let tables: Vec<(usize, usize)> = jpeg::header_segments(jpeg)
+        .map_while(Result::ok)
+        .filter(|segment| segment.code == 0xc4)
+        .map(|segment| (segment.offset, segment.body.len() + 4))
+        .collect();
+    let mut stripped = jpeg.to_vec();
+    for (offset, length) in tables.into_iter().rev() {
+        stripped.drain(offset..offset + length);
+    }
+    stripped
+}
+
 /// One Huffman table of Annex K.3: its class and id byte, the number of
 /// codes of each length 1..=16, and the symbols in code order.
 struct HuffmanTable {
@@ -176,20 +191,6 @@ mod tests {
             .unwrap()
     }
 
-    /// The JPEG without its DHT segments, as many UVC cameras send it.
-    fn without_tables(jpeg: &[u8]) -> Vec<u8> {
-        let mut stripped = jpeg.to_vec();
-        let tables: Vec<(usize, usize)> = jpeg::header_segments(jpeg)
-            .map(Result::unwrap)
-            .filter(|segment| segment.code == 0xc4)
-            .map(|segment| (segment.offset, segment.body.len() + 4))
-            .collect();
-        for (offset, length) in tables.into_iter().rev() {
-            stripped.drain(offset..offset + length);
-        }
-        stripped
-    }
-
     fn decode_rgb(jpeg: &[u8]) -> Vec<u8> {
         let mut rgb = mozjpeg::Decompress::new_mem(jpeg).unwrap().rgb().unwrap();
         rgb.read_scanlines::<[u8; 3]>().unwrap().concat()
@@ -208,7 +209,7 @@ mod tests {
     #[test]
     fn a_frame_without_huffman_tables_decodes_to_the_same_pixels_after_repair() {
         let original = camera_jpeg();
-        let stripped = without_tables(&original);
+        let stripped = without_huffman_tables(&original);
         assert!(stripped.len() + 400 < original.len(), "the tables are gone");
         let repaired = repair(&stripped, false).unwrap();
         assert!(repaired.inserted_tables);
