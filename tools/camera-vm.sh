@@ -68,7 +68,7 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/lock"
 flock 9   # one builder at a time; runs themselves share the cache read-only
 # Bump when the initramfs changes, so cached ones are rebuilt.
-LAYOUT=2
+LAYOUT=3
 if [ "$(cat "$CACHE/ready" 2>/dev/null)" != "$LAYOUT" ]; then
   rm -rf "$CACHE/kernel" "$CACHE/initrd" && mkdir -p "$CACHE/kernel"
   package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2}' | head -n 1)
@@ -140,18 +140,19 @@ for tag in usr etc; do
 done
 for link in bin sbin lib lib64; do $B ln -s "usr/$link" "$R/$link"; done
 $B mount --move /job $R/job
-i=0
-while read -r path; do
-  $B mkdir -p "$R$path"
-  $B mount -t 9p -o trans=virtio,version=9p2000.L,ro "dir$i" "$R$path"
-  i=$((i + 1))
-done < $R/job/dirs
 $B mount -t proc proc $R/proc
 $B mount -t sysfs sys $R/sys
 $B mount -t devtmpfs dev $R/dev
 $B mount -t tmpfs tmp $R/tmp
 $B mount -t tmpfs run $R/run
 $B mount -t tmpfs vartmp $R/var/tmp
+# The host directories last, so one under /tmp is not hidden by the tmpfs.
+i=0
+while read -r path; do
+  $B mkdir -p "$R$path"
+  $B mount -t 9p -o trans=virtio,version=9p2000.L,ro "dir$i" "$R$path"
+  i=$((i + 1))
+done < $R/job/dirs
 $B cp /modules/vivid.ko $R/run/vivid.ko
 $B ip link set lo up
 $B chroot $R /bin/bash /job/run.sh > $R/job/stdout 2> $R/job/stderr

@@ -5,8 +5,11 @@
 //! a [`crate::Frame::hello`] carrying the same token; the comparison takes
 //! the same time wherever the tokens differ, so a peer cannot guess the
 //! token byte by byte from response times. Without a token, anyone may
-//! connect, as with the prototype. The token travels in clear text: across
-//! untrusted networks, pair it with an encrypted link (VPN, SSH tunnel).
+//! connect, as with the prototype. Over `--tls` the token and the video are
+//! encrypted; without it they travel in clear text.
+//!
+//! [`certificate_fingerprint`] names a receiver's TLS certificate the way a
+//! sender pins it (`--tls-fingerprint`): the SHA-256 of its DER bytes.
 
 use std::path::Path;
 
@@ -47,6 +50,38 @@ pub fn tokens_match(expected: &str, presented: &str) -> bool {
     std::hint::black_box(difference) == 0
 }
 
+/// The SHA-256 of a certificate's DER bytes, as `AB:CD:...` (32 pairs).
+pub fn certificate_fingerprint(der: &[u8]) -> String {
+    let pairs: Vec<String> = certificate_digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    pairs.join(":")
+}
+
+/// Reads a fingerprint written as [`certificate_fingerprint`] prints it, or
+/// as 64 hex digits with or without colons, in either case.
+pub fn parse_fingerprint(text: &str) -> anyhow::Result<[u8; 32]> {
+    let digits: String = text.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!(
+            "'{text}' is not a certificate fingerprint: expected 32 hex pairs as the receiver \
+             prints them (SHA-256, e.g. 3A:F1:...)"
+        );
+    }
+    let mut bytes = [0u8; 32];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * index..2 * index + 2], 16)?;
+    }
+    Ok(bytes)
+}
+
+/// The raw SHA-256 of a certificate's DER bytes.
+pub fn certificate_digest(der: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(der).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +94,21 @@ mod tests {
         }
         // Lengths differing by a multiple of 256 still differ.
         assert!(!tokens_match(&"a".repeat(300), &"a".repeat(44)));
+    }
+
+    #[test]
+    fn fingerprints_print_and_parse_back() {
+        let printed = certificate_fingerprint(b"not really a certificate");
+        assert_eq!(printed.len(), 32 * 3 - 1);
+        let parsed = parse_fingerprint(&printed).unwrap();
+        assert_eq!(parsed, certificate_digest(b"not really a certificate"));
+        assert_eq!(
+            parse_fingerprint(&printed.replace(':', "").to_lowercase()).unwrap(),
+            parsed
+        );
+        for bad in ["", "AB:CD", &"ZZ".repeat(32)] {
+            assert!(parse_fingerprint(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

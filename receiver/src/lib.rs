@@ -15,5 +15,7 @@ pub mod progress;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "window")]
 pub mod view;

@@ -74,6 +74,21 @@ struct Args {
     /// Read the token from the first line of this file instead.
     #[arg(long, env = "FRAMEWIRE_TOKEN_FILE", value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Encrypt every connection with TLS (senders need --tls as well). Without
+    /// --tls-cert/--tls-key a self-signed certificate is created in
+    /// --tls-dir on first start; its fingerprint is logged for senders to pin.
+    #[arg(long)]
+    tls: bool,
+    /// Certificate chain (PEM) to present with --tls.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    tls_key: Option<PathBuf>,
+    /// Where the self-signed certificate is kept [default: $STATE_DIRECTORY,
+    /// else ~/.config/framewire].
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    tls_dir: Option<PathBuf>,
     /// Let in only senders from this address range, e.g. 192.168.1.0/24
     /// (repeatable; default: any address).
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
@@ -104,6 +119,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         allowed: args.allow.clone(),
         token: load_token(args.token.as_deref(), args.token_file.as_deref())?,
     };
+    let tls = if args.tls {
+        Some(load_tls_identity(&args)?)
+    } else {
+        None
+    };
     let listener = smol::block_on(Server::bind(&args.listen))?;
     let address = listener.local_addr()?;
     log::info!("listening on {address}");
@@ -120,7 +140,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         max_senders: args.max_senders,
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
     };
-    let server = Arc::new(Server::new(
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut server = Server::new(
         listener,
         limits,
         access.clone(),
@@ -133,7 +154,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             keep_last_picture: args.snapshot_dir.is_some(),
             stop: stop.clone(),
         },
-    ));
+    );
+    // Without the `tls` feature the acceptor cannot exist: unreachable.
+    #[cfg_attr(not(feature = "tls"), allow(unreachable_code))]
+    if let Some(identity) = &tls {
+        server = server.with_tls(identity.acceptor.clone());
+    }
+    let server = Arc::new(server);
     std::thread::Builder::new()
         .name("server".into())
         .spawn(move || smol::block_on(server.run()))
@@ -147,7 +174,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot start the progress thread")?;
     }
     let demo_sender = if args.demo {
-        Some(start_demo_sender(address.port(), access.token.as_deref())?)
+        Some(start_demo_sender(
+            address.port(),
+            access.token.as_deref(),
+            tls.as_ref().map(|identity| identity.fingerprint.as_str()),
+        )?)
     } else {
         None
     };
@@ -202,9 +233,44 @@ fn non_negative_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The certificate for `--tls`, from `--tls-cert`/`--tls-key` or created.
+#[cfg(feature = "tls")]
+fn load_tls_identity(args: &Args) -> anyhow::Result<framewire_receiver::tls::TlsIdentity> {
+    use framewire_receiver::tls;
+    let directory = args.tls_dir.clone().unwrap_or_else(tls::default_directory);
+    let identity = tls::load_or_create(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        &directory,
+    )?;
+    log::info!(
+        "TLS with the {}; senders pin it with --tls-fingerprint {}",
+        identity.origin,
+        identity.fingerprint
+    );
+    Ok(identity)
+}
+
+/// Built without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+fn load_tls_identity(_: &Args) -> anyhow::Result<NoTls> {
+    anyhow::bail!("this receiver was built without TLS (cargo feature `tls`)")
+}
+
+/// Stands in for the TLS identity when built without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+struct NoTls {
+    acceptor: std::convert::Infallible,
+    fingerprint: String,
+}
+
 /// Starts `framewire-sender` from this program's directory, streaming the
 /// test pattern to `port` on this machine: the same code path as a user's.
-fn start_demo_sender(port: u16, token: Option<&str>) -> anyhow::Result<Child> {
+fn start_demo_sender(
+    port: u16,
+    token: Option<&str>,
+    tls_fingerprint: Option<&str>,
+) -> anyhow::Result<Child> {
     let program = std::env::current_exe()?
         .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX));
     let mut command = Command::new(&program);
@@ -218,6 +284,9 @@ fn start_demo_sender(port: u16, token: Option<&str>) -> anyhow::Result<Child> {
     ]);
     if let Some(token) = token {
         command.env("FRAMEWIRE_TOKEN", token);
+    }
+    if let Some(fingerprint) = tls_fingerprint {
+        command.args(["--tls", "--tls-fingerprint", fingerprint]);
     }
     command.spawn().with_context(|| {
         format!(

@@ -18,7 +18,14 @@ use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
 use framewire_proto::codec::{FrameReader, ReadError};
 use framewire_proto::slot::latest_slot;
-use futures_lite::FutureExt;
+use futures_lite::{AsyncRead, FutureExt};
+
+/// What starts a TLS session on an accepted connection (`--tls`).
+#[cfg(feature = "tls")]
+pub type TlsAcceptor = futures_rustls::TlsAcceptor;
+/// Built without the `tls` feature: there is no acceptor to have.
+#[cfg(not(feature = "tls"))]
+pub type TlsAcceptor = std::convert::Infallible;
 
 use crate::access::Access;
 use crate::decode::DecoderContext;
@@ -39,6 +46,8 @@ pub struct Server {
     listener: TcpListener,
     limits: Limits,
     access: Access,
+    /// `--tls`: every connection starts with a TLS handshake.
+    tls: Option<TlsAcceptor>,
     registry: Arc<Registry>,
     decoder: DecoderContext,
     live_senders: Arc<AtomicUsize>,
@@ -73,9 +82,18 @@ impl Server {
             listener,
             limits,
             access,
+            tls: None,
             registry,
             decoder,
             live_senders: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Makes every connection start with a TLS handshake (`--tls`).
+    pub fn with_tls(self, acceptor: TlsAcceptor) -> Server {
+        Server {
+            tls: Some(acceptor),
+            ..self
         }
     }
 
@@ -118,8 +136,36 @@ impl Server {
         if let Err(error) = socket.set_nodelay(true) {
             log::debug!("TCP_NODELAY not set for {peer}: {error}");
         }
-        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
         let idle_timeout = self.limits.idle_timeout;
+        let socket: Box<dyn AsyncRead + Unpin + Send> = match &self.tls {
+            None => Box::new(socket),
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
+            Some(acceptor) => {
+                let handshake = async { Some(acceptor.accept(socket).await) }
+                    .or(async {
+                        smol::Timer::after(idle_timeout).await;
+                        None
+                    })
+                    .await;
+                match handshake {
+                    Some(Ok(stream)) => Box::new(stream),
+                    Some(Err(error)) => {
+                        log::warn!(
+                            "refused {peer}: TLS handshake failed: {error} (this receiver runs \
+                             --tls: start the sender with --tls too)"
+                        );
+                        return;
+                    }
+                    None => {
+                        log::warn!("refused {peer}: no TLS handshake within --idle-timeout");
+                        return;
+                    }
+                }
+            }
+        };
+        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
         if self.access.token.is_some() {
             let first = read_with_timeout(&mut reader, idle_timeout).await;
             let refusal = match &first {
@@ -196,8 +242,8 @@ impl Server {
 }
 
 /// The next message, or `None` when none is complete within `timeout`.
-async fn read_with_timeout(
-    reader: &mut FrameReader<TcpStream>,
+async fn read_with_timeout<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
     timeout: Duration,
 ) -> Option<Result<Option<framewire_proto::Frame>, ReadError>> {
     async { Some(reader.read_frame().await) }

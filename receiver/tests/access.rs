@@ -107,3 +107,87 @@ fn addresses_outside_allow_are_refused() {
         .wait_for_log("disconnected after 5 frames", MINUTE);
     assert_eq!(stream_names(&open.stop()).len(), 1);
 }
+
+#[test]
+fn tls_streams_to_a_pinned_receiver_and_refuses_the_rest() {
+    let dir = scratch_dir("tls");
+    let tls_dir = dir.join("tls");
+    let mut receiver = Receiver::start_in(
+        dir.clone(),
+        "127.0.0.1:0",
+        &[
+            "--tls",
+            "--tls-dir",
+            tls_dir.to_str().unwrap(),
+            "--token",
+            "t0k",
+        ],
+        &[],
+    );
+    let line = receiver
+        .process
+        .wait_for_log("senders pin it with --tls-fingerprint ", MINUTE);
+    assert!(line.contains("new self-signed certificate"), "{line}");
+    let fingerprint = line.rsplit(' ').next().unwrap().to_owned();
+    let address = receiver.address();
+
+    let mut pinned = start_sender(
+        &address,
+        &[
+            "--name",
+            "pinned",
+            "--frames",
+            "30",
+            "--size",
+            "640x480",
+            "--token",
+            "t0k",
+            "--tls",
+            "--tls-fingerprint",
+            &fingerprint,
+        ],
+    );
+    assert!(pinned.wait_exit(MINUTE).success(), "{}", pinned.log_text());
+    assert!(pinned.log_text().contains("(TLS)"));
+
+    let other = "00:".repeat(31) + "00";
+    let mut wrong_pin = start_sender(
+        &address,
+        &[
+            "--name",
+            "wrong-pin",
+            "--token",
+            "t0k",
+            "--tls",
+            "--tls-fingerprint",
+            &other,
+        ],
+    );
+    wrong_pin.wait_for_log("not the one given with --tls-fingerprint", MINUTE);
+    let mut plain = start_sender(&address, &["--name", "plain", "--token", "t0k"]);
+    receiver
+        .process
+        .wait_for_log("TLS handshake failed", MINUTE);
+    wrong_pin.terminate();
+    plain.terminate();
+    receiver
+        .process
+        .wait_for_log("disconnected after 30 frames", MINUTE);
+    let report = receiver.stop();
+    assert_eq!(stream_names(&report), ["pinned"], "{report}");
+    assert_eq!(field(&report["streams"][0], "decode_errors"), 0);
+    assert_shows_pattern_bars(&receiver.snapshot(0));
+
+    // A restart keeps the certificate, so pinned senders keep working.
+    let mut again = Receiver::start_in(
+        scratch_dir("tls-again"),
+        "127.0.0.1:0",
+        &["--tls", "--tls-dir", tls_dir.to_str().unwrap()],
+        &[],
+    );
+    let line = again
+        .process
+        .wait_for_log("senders pin it with --tls-fingerprint ", MINUTE);
+    assert!(line.ends_with(&fingerprint), "{line}");
+    again.stop();
+}

@@ -25,6 +25,7 @@ use framewire_sender::capture::v4l2::{CameraSettings, V4l2Source, device};
 use framewire_sender::capture::{Pacer, Source};
 use framewire_sender::encode::{EncodeStage, JpegEncoder, QualityMode};
 use framewire_sender::stats::SenderStats;
+use framewire_sender::tls;
 use framewire_sender::transport::Transport;
 
 /// Stream live video as JPEG frames over TCP to a framewire receiver.
@@ -121,6 +122,21 @@ struct Args {
     /// Read the token from the first line of this file instead.
     #[arg(long, env = "FRAMEWIRE_TOKEN_FILE", value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Encrypt the connection with TLS (the receiver runs --tls); trust the
+    /// receiver with --tls-fingerprint or --tls-ca.
+    #[arg(long, env = "FRAMEWIRE_TLS")]
+    tls: bool,
+    /// The receiver certificate's SHA-256 fingerprint, as the receiver logs it.
+    #[arg(
+        long,
+        env = "FRAMEWIRE_TLS_FINGERPRINT",
+        value_name = "AB:CD:...",
+        requires = "tls"
+    )]
+    tls_fingerprint: Option<String>,
+    /// CA certificate(s) (PEM) that signed the receiver's certificate.
+    #[arg(long, env = "FRAMEWIRE_TLS_CA", value_name = "PATH", requires = "tls")]
+    tls_ca: Option<PathBuf>,
     /// Stream name shown by the receiver [default: this machine's host name].
     #[arg(long, env = "FRAMEWIRE_NAME")]
     name: Option<String>,
@@ -240,6 +256,16 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     let stream_name = args.name.clone().unwrap_or_else(host_name);
     let token = load_token(args.token.as_deref(), args.token_file.as_deref())?;
+    let tls = args
+        .tls
+        .then(|| {
+            tls::client(
+                &args.connect,
+                args.tls_fingerprint.as_deref(),
+                args.tls_ca.as_deref(),
+            )
+        })
+        .transpose()?;
     let stats = Arc::new(SenderStats::default());
     let mut source = open_source(&args, &stats, &stop)?;
     let (frames_out, frames_in) = latest_slot();
@@ -276,6 +302,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             address: args.connect.clone(),
             stream_name: stream_name.clone(),
             token: token.clone(),
+            tls: tls.clone(),
             stats: &stats,
             stop: &stop,
         };

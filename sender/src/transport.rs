@@ -15,10 +15,11 @@ use async_net::TcpStream;
 use framewire_proto::Frame;
 use framewire_proto::codec::write_frame;
 use framewire_proto::slot::SlotReceiver;
-use futures_lite::FutureExt;
+use futures_lite::{AsyncWriteExt, FutureExt};
 use smol::Timer;
 
 use crate::stats::SenderStats;
+use crate::tls::TlsClient;
 use framewire_proto::shutdown::StopSignal;
 
 /// First wait after a failed connection attempt; it doubles on each failure.
@@ -42,9 +43,14 @@ pub struct Transport<'a> {
     pub stream_name: String,
     /// Presented in a hello message first thing on every connection.
     pub token: Option<String>,
+    /// `--tls`: every connection starts with a TLS handshake.
+    pub tls: Option<TlsClient>,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
+
+/// An open connection to the receiver: plain TCP, or TLS over it.
+type Connection = Box<dyn futures_lite::AsyncWrite + Unpin + Send>;
 
 /// How a connection ended.
 enum Ended {
@@ -57,7 +63,33 @@ enum Ended {
 impl Transport<'_> {
     /// Resolves the receiver's address (however long DNS takes) and
     /// connects to the first address that answers within [`CONNECT_TIMEOUT`].
-    async fn connect(&self) -> io::Result<TcpStream> {
+    async fn connect(&self) -> io::Result<Connection> {
+        let stream = self.connect_tcp().await?;
+        if let Err(error) = stream.set_nodelay(true) {
+            log::debug!("TCP_NODELAY not set: {error}");
+        }
+        if let Err(error) = limit_unsent_bytes(&stream) {
+            log::debug!("TCP_NOTSENT_LOWAT not set: {error}");
+        }
+        let Some(tls) = &self.tls else {
+            return Ok(Box::new(stream));
+        };
+        let handshake = tls
+            .connector
+            .connect(tls.server_name.clone(), stream)
+            .or(async {
+                Timer::after(WRITE_TIMEOUT).await;
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no TLS handshake (does the receiver run --tls?)",
+                ))
+            })
+            .await
+            .map_err(|error| io::Error::other(format!("TLS: {error}")))?;
+        Ok(Box::new(handshake))
+    }
+
+    async fn connect_tcp(&self) -> io::Result<TcpStream> {
         let mut last_error = io::Error::other("the name resolves to no address");
         for address in async_net::resolve(self.address.as_str()).await? {
             let attempt = TcpStream::connect(address)
@@ -114,16 +146,22 @@ impl Transport<'_> {
             };
             backoff = FIRST_BACKOFF;
             failed_attempts = 0;
-            if let Err(error) = stream.set_nodelay(true) {
-                log::debug!("TCP_NODELAY not set: {error}");
-            }
-            if let Err(error) = limit_unsent_bytes(&stream) {
-                log::debug!("TCP_NOTSENT_LOWAT not set: {error}");
-            }
-            log::info!("connected to the receiver at {}", self.address);
+            log::info!(
+                "connected to the receiver at {}{}",
+                self.address,
+                if self.tls.is_some() { " (TLS)" } else { "" }
+            );
             match self.send_frames(&mut stream, &frames).await {
                 Ok(Ended::SourceFinished) => {
                     log::info!("all frames sent; closing the connection");
+                    // Ends a TLS session properly (close_notify), then the TCP stream.
+                    let _ = stream
+                        .close()
+                        .or(async {
+                            Timer::after(STOP_GRACE).await;
+                            Ok(())
+                        })
+                        .await;
                     return;
                 }
                 Ok(Ended::Stopped) => return,
@@ -137,7 +175,7 @@ impl Transport<'_> {
 
     async fn send_frames(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Connection,
         frames: &SlotReceiver<Frame>,
     ) -> io::Result<Ended> {
         let mut hello = self
