@@ -7,6 +7,7 @@
 //! one. A frame that does not decode is logged, counted and skipped; the
 //! stream goes on. It does not read sockets or draw.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,20 +65,30 @@ pub fn decode_rgba(
         .jpeg_set_out_colorspace(ColorSpace::RGBA)
         .set_max_width(header.width as usize)
         .set_max_height(header.height as usize);
-    let mut decoder = JpegDecoder::new_with_options(jpeg, options);
-    decoder
-        .decode_headers()
-        .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
-    let size = decoder
-        .output_buffer_size()
-        .ok_or_else(|| DecodeError::Corrupt("no output size".into()))?;
-    rgba.resize(size, 0);
-    decoder
-        .decode_into(rgba)
-        .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
-    let (width, height) = decoder
-        .dimensions()
-        .map_or((header.width, header.height), |(w, h)| (w as u32, h as u32));
+    // zune-jpeg 0.4 can panic on some corrupt progressive JPEGs (found by
+    // the receiver_decode fuzz target): a bad frame must not take the
+    // stream's decoder down, so a panic is one more decode error.
+    let decoded = panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut decoder = JpegDecoder::new_with_options(jpeg, options);
+        decoder
+            .decode_headers()
+            .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
+        let size = decoder
+            .output_buffer_size()
+            .ok_or_else(|| DecodeError::Corrupt("no output size".into()))?;
+        rgba.resize(size, 0);
+        decoder
+            .decode_into(rgba)
+            .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
+        Ok((size, decoder.dimensions()))
+    }));
+    let (size, dimensions) = decoded.unwrap_or_else(|_| {
+        Err(DecodeError::Corrupt(
+            "the JPEG decoder gave up on it".into(),
+        ))
+    })?;
+    let (width, height) =
+        dimensions.map_or((header.width, header.height), |(w, h)| (w as u32, h as u32));
     // zune-jpeg keeps greyscale JPEGs grey whatever colour space is asked.
     let pixels = width as usize * height as usize;
     match size.checked_div(pixels) {
@@ -233,6 +244,25 @@ mod tests {
             assert!(pixel[0].abs_diff(200) <= 2 && pixel[0] == pixel[1] && pixel[1] == pixel[2]);
             assert_eq!(pixel[3], 255);
         }
+    }
+
+    #[test]
+    fn a_jpeg_that_makes_zune_jpeg_panic_is_a_decode_error() {
+        // The receiver_decode fuzz target's find (zune-jpeg 0.4.21, mcu_prog.rs).
+        let jpeg = include_bytes!("zune-panic.jpg");
+        let mut rgba = Vec::new();
+        let error = decode_rgba(jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap_err();
+        assert!(matches!(error, DecodeError::Corrupt(_)), "{error:?}");
+        // The buffer is still usable for the next frame.
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+        compress.set_size(8, 8);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&[9; 64]).unwrap();
+        let good = started.finish().unwrap();
+        assert_eq!(
+            decode_rgba(&good, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
+            (8, 8)
+        );
     }
 
     #[test]
