@@ -283,6 +283,19 @@ pub struct EarlierStreams {
     pub bytes: u64,
 }
 
+impl EarlierStreams {
+    /// Counts `stream` in these totals.
+    fn add(&mut self, stream: &StreamReport) {
+        self.streams += 1;
+        self.frames_received += stream.frames_received;
+        self.frames_decoded += stream.frames_decoded;
+        self.frames_shown += stream.frames_shown;
+        self.frames_dropped += stream.frames_dropped;
+        self.decode_errors += stream.decode_errors;
+        self.bytes += stream.bytes;
+    }
+}
+
 impl Registry {
     /// Registers a new connection from `peer`.
     pub fn open(&self, peer: SocketAddr) -> Arc<StreamStats> {
@@ -302,13 +315,7 @@ impl Registry {
             {
                 let retired = StreamReport::of(&streams.remove(oldest));
                 if let Ok(mut earlier) = self.earlier.lock() {
-                    earlier.streams += 1;
-                    earlier.frames_received += retired.frames_received;
-                    earlier.frames_decoded += retired.frames_decoded;
-                    earlier.frames_shown += retired.frames_shown;
-                    earlier.frames_dropped += retired.frames_dropped;
-                    earlier.decode_errors += retired.decode_errors;
-                    earlier.bytes += retired.bytes;
+                    earlier.add(&retired);
                 }
             }
             streams.push(stream.clone());
@@ -336,14 +343,17 @@ impl Registry {
     pub fn report(&self) -> Report {
         let streams: Vec<StreamReport> = self.all().iter().map(|s| StreamReport::of(s)).collect();
         let earlier = self.earlier.lock().map(|e| *e).unwrap_or_default();
-        let sum = |field: fn(&StreamReport) -> u64| streams.iter().map(field).sum::<u64>();
+        let mut totals = earlier;
+        for stream in &streams {
+            totals.add(stream);
+        }
         Report {
-            frames_received: sum(|s| s.frames_received) + earlier.frames_received,
-            frames_decoded: sum(|s| s.frames_decoded) + earlier.frames_decoded,
-            frames_shown: sum(|s| s.frames_shown) + earlier.frames_shown,
-            frames_dropped: sum(|s| s.frames_dropped) + earlier.frames_dropped,
-            decode_errors: sum(|s| s.decode_errors) + earlier.decode_errors,
-            bytes: sum(|s| s.bytes) + earlier.bytes,
+            frames_received: totals.frames_received,
+            frames_decoded: totals.frames_decoded,
+            frames_shown: totals.frames_shown,
+            frames_dropped: totals.frames_dropped,
+            decode_errors: totals.decode_errors,
+            bytes: totals.bytes,
             earlier,
             streams,
         }
