@@ -36,7 +36,7 @@ pub enum JpegError {
 /// end marker (EOI); whatever follows (padding, the next frame) is not counted.
 pub fn complete_length(data: &[u8]) -> Result<usize, JpegError> {
     if !data.starts_with(&[0xff, 0xd8]) {
-        read_header(data)?; // names the bytes it found instead
+        return Err(not_jpeg(data));
     }
     let mut position = 2;
     let mut in_scan = false;
@@ -117,7 +117,11 @@ pub fn header_segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, 
         if finished {
             return None;
         }
-        let next = next_segment(data, &mut position);
+        let next = if data.starts_with(&[0xff, 0xd8]) {
+            next_segment(data, &mut position)
+        } else {
+            Err(not_jpeg(data))
+        };
         finished = match &next {
             Ok(segment) => matches!(segment.code, 0xda | 0xd9),
             Err(_) => true,
@@ -126,16 +130,18 @@ pub fn header_segments(data: &[u8]) -> impl Iterator<Item = Result<Segment<'_>, 
     })
 }
 
+/// The error for bytes that do not start with the JPEG start marker.
+fn not_jpeg(data: &[u8]) -> JpegError {
+    let shown: Vec<String> = data.iter().take(4).map(|b| format!("{b:02X}")).collect();
+    let shown = if shown.is_empty() {
+        "nothing (0 bytes)".to_owned()
+    } else {
+        shown.join(" ")
+    };
+    JpegError::NotJpeg(shown)
+}
+
 fn next_segment<'a>(data: &'a [u8], position: &mut usize) -> Result<Segment<'a>, JpegError> {
-    if !data.starts_with(&[0xff, 0xd8]) {
-        let shown: Vec<String> = data.iter().take(4).map(|b| format!("{b:02X}")).collect();
-        let shown = if shown.is_empty() {
-            "nothing (0 bytes)".to_owned()
-        } else {
-            shown.join(" ")
-        };
-        return Err(JpegError::NotJpeg(shown));
-    }
     loop {
         // A marker is 0xFF, any number of 0xFF fill bytes, then a code.
         let offset = *position;
