@@ -5,13 +5,16 @@
 //! [`server`] accepts senders and reads their frames, [`access`] decides who
 //! may connect, [`decode`] turns JPEG into RGBA on a thread per stream,
 //! `view` (feature `window`, on by default) shows pictures in a window,
-//! [`snapshot`] saves them as PNG, [`stats`] counts and reports, and
+//! [`record`] writes streams to MKV files as received, [`snapshot`] saves
+//! pictures as PNG, [`files`] names what they write, [`stats`] counts and reports, and
 //! [`progress`] logs a line per stream now and then. Nothing here parses a
 //! command line.
 
 pub mod access;
 pub mod decode;
+pub mod files;
 pub mod progress;
+pub mod record;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

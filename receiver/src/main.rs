@@ -19,6 +19,7 @@ use framewire_proto::shutdown::StopSignal;
 
 use framewire_receiver::access::{Access, Network};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext};
+use framewire_receiver::record::Recorder;
 use framewire_receiver::server::{Limits, Server};
 use framewire_receiver::stats::Registry;
 use framewire_receiver::view::WindowView;
@@ -47,7 +48,7 @@ struct Args {
     max_senders: usize,
     /// Seconds a sender may take to deliver a message (senders send at least
     /// one keep-alive a second); a silent or trickling peer is dropped after it.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_number)]
     idle_timeout: f64,
     /// Seconds between two progress lines in the log (one per stream:
     /// fps, drops, latency p50/p99 and bit rate over the interval); 0: none.
@@ -59,6 +60,15 @@ struct Args {
     /// On exit, save each stream's last picture as a PNG file in this directory.
     #[arg(long, value_name = "DIR")]
     snapshot_dir: Option<PathBuf>,
+    /// Record every stream into this directory, as received (MJPEG in MKV
+    /// files with the capture times; no re-encoding): one file per stream
+    /// and segment, named after the stream and the time it started.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Start a new file every this many minutes of recording, so a crash
+    /// never costs more than the index of the segment being written.
+    #[arg(long, default_value_t = 10.0, value_name = "MINUTES", value_parser = positive_number)]
+    segment_minutes: f64,
     /// Start a test-pattern sender (framewire-sender, next to this program) too.
     #[arg(long)]
     demo: bool,
@@ -140,7 +150,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         max_senders: args.max_senders,
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
     };
-    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
     let mut server = Server::new(
         listener,
         limits,
@@ -160,6 +169,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(identity) = &tls {
         server = server.with_tls(identity.acceptor.clone());
     }
+    let recorder = match &args.record {
+        Some(directory) => {
+            let segment = Duration::from_secs_f64(args.segment_minutes * 60.0);
+            let recorder = Arc::new(Recorder::new(directory, segment)?);
+            server = server.with_recorder(recorder.clone());
+            log::info!("recording every stream into {}", directory.display());
+            Some(recorder)
+        }
+        None => None,
+    };
     let server = Arc::new(server);
     std::thread::Builder::new()
         .name("server".into())
@@ -191,6 +210,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     stop.stop();
+    if let Some(recorder) = &recorder {
+        recorder.finish();
+    }
     if let Some(mut sender) = demo_sender {
         let _ = sender.kill();
         let _ = sender.wait();
@@ -218,18 +240,18 @@ fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// Parses a positive, finite number of seconds.
-fn positive_seconds(text: &str) -> Result<f64, String> {
+/// Parses a positive, finite number (of seconds or minutes).
+fn positive_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 => Ok(seconds),
-        _ => Err(format!("'{text}' is not a positive number of seconds")),
+        Ok(number) if number.is_finite() && number > 0.0 && number < 1e9 => Ok(number),
+        _ => Err(format!("'{text}' is not a positive number")),
     }
 }
 
 fn non_negative_seconds(text: &str) -> Result<f64, String> {
     match text.trim() {
         "0" => Ok(0.0),
-        _ => positive_seconds(text),
+        _ => positive_number(text),
     }
 }
 

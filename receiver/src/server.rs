@@ -29,6 +29,7 @@ pub type TlsAcceptor = std::convert::Infallible;
 
 use crate::access::Access;
 use crate::decode::DecoderContext;
+use crate::record::Recorder;
 use crate::stats::{Registry, StreamStats};
 
 /// What a remote peer may use of this receiver.
@@ -50,6 +51,8 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     registry: Arc<Registry>,
     decoder: DecoderContext,
+    /// `--record`: every stream is also written to disk.
+    recorder: Option<Arc<Recorder>>,
     live_senders: Arc<AtomicUsize>,
 }
 
@@ -85,6 +88,7 @@ impl Server {
             tls: None,
             registry,
             decoder,
+            recorder: None,
             live_senders: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -93,6 +97,14 @@ impl Server {
     pub fn with_tls(self, acceptor: TlsAcceptor) -> Server {
         Server {
             tls: Some(acceptor),
+            ..self
+        }
+    }
+
+    /// Writes every stream to disk as well (`--record`).
+    pub fn with_recorder(self, recorder: Arc<Recorder>) -> Server {
+        Server {
+            recorder: Some(recorder),
             ..self
         }
     }
@@ -192,6 +204,14 @@ impl Server {
             stream.connected.store(false, Ordering::Relaxed);
             return;
         }
+        let mut recording = match self.recorder.as_ref().map(|r| r.start(stream.clone())) {
+            None => None,
+            Some(Ok(recording)) => Some(recording),
+            Some(Err(error)) => {
+                log::error!("stream {} is not recorded: {error:#}", stream.label());
+                None
+            }
+        };
 
         let ending = loop {
             let next = read_with_timeout(&mut reader, idle_timeout).await;
@@ -214,6 +234,9 @@ impl Server {
                 );
             }
             stream.note_sequence(frame.sequence);
+            if let Some(recording) = &mut recording {
+                recording.record(&frame);
+            }
             let _ = frames_out.put(frame); // a replaced frame is counted just below
             stream
                 .dropped_before_decode

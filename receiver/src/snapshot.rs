@@ -56,19 +56,9 @@ pub fn save_last_picture(
     Ok(Some(path))
 }
 
-/// `stream-<id>-<name>.png`, with anything unsafe in a file name replaced.
+/// `stream-<id>-<name>.png`, safe whatever the sender calls itself.
 fn file_name(id: u64, name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("stream-{id}-{safe}.png")
+    format!("stream-{id}-{}.png", crate::files::safe_stem(name))
 }
 
 #[cfg(test)]

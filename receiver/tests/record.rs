@@ -1,0 +1,173 @@
+//! `--record` as a user checks it: the files play in ffmpeg's tools with
+//! the right frame count and duration, and a receiver killed with SIGKILL
+//! leaves every file playable. Needs ffprobe (Debian: ffmpeg; `.ci/run`
+//! installs it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// What ffprobe says about a recording, after reading every frame.
+struct Probe {
+    codec: String,
+    frames: u64,
+    /// The container's duration, if it states one.
+    duration: Option<f64>,
+}
+
+fn probe(path: &Path) -> Probe {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=codec_name,nb_read_frames"])
+        .args(["-show_entries", "format=duration", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("cannot run ffprobe: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "ffprobe finds {} broken: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let stream = &json["streams"][0];
+    Probe {
+        codec: stream["codec_name"].as_str().unwrap_or_default().to_owned(),
+        frames: stream["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        duration: json["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok()),
+    }
+}
+
+/// Decodes every frame of `path` with ffmpeg; true when nothing is wrong.
+fn decodes_cleanly(path: &Path) -> bool {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    output.status.success() && output.stderr.is_empty()
+}
+
+fn recordings(directory: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "mkv"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_ten_second_recording_plays_back_with_its_frames_and_duration() {
+    let dir = scratch_dir("record-10s");
+    let directory = dir.join("recordings");
+    let mut receiver = Receiver::start_in(
+        dir,
+        "127.0.0.1:0",
+        &["--record", directory.to_str().unwrap()],
+        &[],
+    );
+    let mut sender = start_sender(
+        &receiver.address(),
+        &[
+            "--size", "640x480", "--fps", "30", "--frames", "300", "--name", "porch",
+        ],
+    );
+    assert!(sender.wait_exit(Duration::from_secs(40)).success());
+    receiver
+        .process
+        .wait_for_log("closed ", Duration::from_secs(10));
+    let report = receiver.stop();
+    assert_eq!(field(&report, "frames_received"), 300, "{report:#}");
+
+    let files = recordings(&directory);
+    assert_eq!(files.len(), 1, "one stream, one segment: {files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("porch-"), "named after the stream: {name}");
+    let probe = probe(&files[0]);
+    assert_eq!(probe.codec, "mjpeg", "the JPEGs as sent, not re-encoded");
+    assert!(
+        probe.frames.abs_diff(300) <= 1,
+        "{} frames recorded, 300 sent",
+        probe.frames
+    );
+    let duration = probe.duration.expect("a finished file states its duration");
+    assert!(
+        (duration - 10.0).abs() <= 1.0 / 30.0 + 0.005,
+        "plays for {duration:.3} s; 300 frames at 30 fps last 10 s"
+    );
+    assert!(decodes_cleanly(&files[0]));
+}
+
+#[test]
+fn a_receiver_killed_mid_recording_leaves_every_segment_playable() {
+    let dir = scratch_dir("record-kill");
+    let directory = dir.join("recordings");
+    // Segments of 3 s; the kill comes in the third.
+    let receiver = Receiver::start_in(
+        dir,
+        "127.0.0.1:0",
+        &[
+            "--record",
+            directory.to_str().unwrap(),
+            "--segment-minutes",
+            "0.05",
+        ],
+        &[],
+    );
+    let _sender = start_sender(
+        &receiver.address(),
+        &["--size", "640x480", "--fps", "30", "--name", "lab"],
+    );
+    receiver
+        .process
+        .wait_for_log("is 'lab'", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(7500));
+    receiver.process.signal("KILL");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let files = recordings(&directory);
+    assert_eq!(
+        files.len(),
+        3,
+        "two finished segments and the cut one: {files:?}"
+    );
+    for finished in &files[..2] {
+        let probe = probe(finished);
+        assert!(
+            probe.frames.abs_diff(90) <= 3,
+            "{}: {} frames in a 3 s segment at 30 fps",
+            finished.display(),
+            probe.frames
+        );
+        let duration = probe
+            .duration
+            .expect("a finished segment states its duration");
+        assert!(
+            (duration - 3.0).abs() < 0.15,
+            "{}: {duration} s",
+            finished.display()
+        );
+        assert!(decodes_cleanly(finished), "{}", finished.display());
+    }
+    // The cut segment lost at most the last second, held in memory.
+    let cut = probe(&files[2]);
+    assert!(
+        cut.frames >= 15,
+        "{}: only {} frames of about 45 survived",
+        files[2].display(),
+        cut.frames
+    );
+    assert!(decodes_cleanly(&files[2]), "{}", files[2].display());
+}
