@@ -21,7 +21,9 @@ use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::encode::JpegEncoder;
 use serde::Serialize;
-use support::{binaries, number_before, spawn, terminate, wait_for_line, wait_with_usage};
+use support::{
+    binaries, flag, number_before, option, spawn, terminate, wait_for_line, wait_with_usage,
+};
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 const RATES: [u32; 2] = [30, 0];
@@ -34,38 +36,12 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut options = Options {
-        seconds: 5.0,
-        quality: 80,
-        workers: 1,
-        json: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--seconds" => {
-                options.seconds = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--seconds N")
-            }
-            "--quality" => {
-                options.quality = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--quality Q")
-            }
-            "--workers" => {
-                options.workers = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--workers N")
-            }
-            "--json" => options.json = true,
-            _ => {} // cargo bench passes --bench
-        }
+    Options {
+        seconds: option("--seconds").unwrap_or(5.0),
+        quality: option("--quality").unwrap_or(80),
+        workers: option("--workers").unwrap_or(1),
+        json: flag("--json"),
     }
-    options
 }
 
 #[derive(Serialize)]

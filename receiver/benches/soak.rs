@@ -12,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{binaries, number_before, spawn, terminate, wait_for_line, wait_with_usage};
+use support::{binaries, number_before, option, spawn, terminate, wait_for_line, wait_with_usage};
 
 /// Memory may grow this much after warm-up.
 const GROWTH_LIMIT_MB: f64 = 5.0;
@@ -25,23 +25,12 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut options = Options {
-        seconds: 600.0,
-        size: "1280x720".into(),
-        fps: 60,
+    Options {
+        seconds: option("--seconds").unwrap_or(600.0),
+        size: option("--size").unwrap_or_else(|| "1280x720".into()),
+        fps: option("--fps").unwrap_or(60),
         sample_seconds: 5,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
-        match arg.as_str() {
-            "--seconds" => options.seconds = value().parse().expect("--seconds N"),
-            "--size" => options.size = value(),
-            "--fps" => options.fps = value().parse().expect("--fps N"),
-            _ => {} // cargo bench passes --bench
-        }
     }
-    options
 }
 
 fn resident_mb(pid: u32) -> f64 {

@@ -31,6 +31,8 @@ pub struct DecodedFrame {
     pub height: u32,
     /// `width * height` RGBA pixels, row by row.
     pub rgba: Vec<u8>,
+    /// When the sender captured it (µs since the Unix epoch; 0: unknown).
+    pub capture_time_us: u64,
 }
 
 /// Where decoded pictures go (the window), if anywhere.
@@ -152,6 +154,7 @@ impl DecoderContext {
                             width,
                             height,
                             rgba,
+                            capture_time_us: frame.capture_time_us,
                         });
                     }
                     if self.keep_last_picture

@@ -1,6 +1,11 @@
 //! Names for the files the receiver writes (snapshots, recordings): a
-//! sender's stream name made safe for any file system, and a UTC timestamp
-//! that sorts in time order.
+//! sender's stream name made safe for any file system, a UTC timestamp that
+//! sorts in time order, and a new file that never overwrites an old one.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 /// `name` with anything but ASCII letters, digits, `-` and `_` replaced by
 /// `_`, so a sender cannot choose where a file goes.
@@ -14,6 +19,28 @@ pub fn safe_stem(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Creates `DIR/STEM.EXT`, or `STEM-2.EXT` and so on if it exists.
+pub fn create_new_file(
+    directory: &Path,
+    stem: &str,
+    extension: &str,
+) -> anyhow::Result<(PathBuf, File)> {
+    for attempt in 1u64.. {
+        let path = match attempt {
+            1 => directory.join(format!("{stem}.{extension}")),
+            n => directory.join(format!("{stem}-{n}.{extension}")),
+        };
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot create {}", path.display()));
+            }
+        }
+    }
+    unreachable!("an unbounded range ends only by returning")
 }
 
 /// `YYYYMMDD-HHMMSS` (UTC) for `unix_seconds`.

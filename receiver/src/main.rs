@@ -22,14 +22,12 @@ use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext};
 use framewire_receiver::record::Recorder;
 use framewire_receiver::server::{Limits, Server};
 use framewire_receiver::stats::Registry;
-use framewire_receiver::view::WindowView;
+use framewire_receiver::view::{KEYS_HELP, WindowView};
 use framewire_receiver::{progress, snapshot};
 
 /// Receive framewire streams and show them.
-///
-/// Keys in the window: Q or Esc quits.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, after_help = KEYS_HELP)]
 struct Args {
     /// Address to accept senders on, as HOST:PORT (port 0 picks a free one).
     #[arg(long, default_value = "0.0.0.0:12345", value_name = "HOST:PORT")]
@@ -57,7 +55,8 @@ struct Args {
     /// Also write the exit report as JSON to this file.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
-    /// On exit, save each stream's last picture as a PNG file in this directory.
+    /// Where the window's S key saves snapshots [default: the current
+    /// directory]; with it, each stream's last picture is also saved on exit.
     #[arg(long, value_name = "DIR")]
     snapshot_dir: Option<PathBuf>,
     /// Record every stream into this directory, as received (MJPEG in MKV
@@ -142,7 +141,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     let (window, sink) = if args.headless {
         (None, None)
     } else {
-        let (window, sink) = WindowView::new(registry.clone(), address.to_string())?;
+        let snapshots = args
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."));
+        let (window, sink) = WindowView::new(address.to_string(), snapshots)?;
         (Some(window), Some(sink))
     };
     let limits = Limits {
@@ -324,5 +327,14 @@ mod tests {
     fn the_command_line_is_well_formed() {
         use clap::CommandFactory;
         super::Args::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_the_window_keys() {
+        use clap::CommandFactory;
+        let help = super::Args::command().render_long_help().to_string();
+        for key in ["1-9", "Tab", "I toggles", "S saves", "Space", "F11", "Esc"] {
+            assert!(help.contains(key), "--help does not mention {key}: {help}");
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! Saving a stream's last decoded picture as a PNG file.
+//! Saving decoded pictures as PNG files, at their native resolution.
 //!
 //! With `--snapshot-dir`, each stream's decoder keeps its newest picture
 //! (by swapping buffers, not copying), and on exit every stream's picture is
-//! written at its native resolution to `DIR/stream-<id>-<name>.png`. This
-//! module only writes files; it does not decide when.
+//! written to `DIR/stream-<id>-<name>.png`. The window's S key saves what a
+//! tile shows to `DIR/<name>-<UTC time>.png`. This module only writes
+//! files; it does not decide when.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::files::{create_new_file, safe_stem, utc_stamp};
 use crate::stats::StreamStats;
 
 /// A decoded picture kept for a snapshot.
@@ -24,6 +26,25 @@ pub struct Picture {
 /// Writes `picture` as an 8-bit RGBA PNG.
 pub fn write_png(path: &Path, picture: &Picture) -> anyhow::Result<()> {
     let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    write_png_to(file, path, picture)
+}
+
+/// Saves `picture` of the stream `name` as a new `<name>-<UTC time>.png` in
+/// `directory`; returns its path.
+pub fn save_new(directory: &Path, name: &str, picture: &Picture) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("cannot create {}", directory.display()))?;
+    let stem = format!(
+        "{}-{}",
+        safe_stem(name),
+        utc_stamp(framewire_proto::unix_time_us() / 1_000_000)
+    );
+    let (path, file) = create_new_file(directory, &stem, "png")?;
+    write_png_to(file, &path, picture)?;
+    Ok(path)
+}
+
+fn write_png_to(file: File, path: &Path, picture: &Picture) -> anyhow::Result<()> {
     let mut encoder = png::Encoder::new(BufWriter::new(file), picture.width, picture.height);
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
@@ -58,7 +79,7 @@ pub fn save_last_picture(
 
 /// `stream-<id>-<name>.png`, safe whatever the sender calls itself.
 fn file_name(id: u64, name: &str) -> String {
-    format!("stream-{id}-{}.png", crate::files::safe_stem(name))
+    format!("stream-{id}-{}.png", safe_stem(name))
 }
 
 #[cfg(test)]

@@ -323,15 +323,6 @@ impl Registry {
         stream
     }
 
-    /// The stream the window shows: the oldest one still connected.
-    pub fn oldest_connected(&self) -> Option<Arc<StreamStats>> {
-        let streams = self.streams.lock().ok()?;
-        streams
-            .iter()
-            .find(|s| s.connected.load(Ordering::Relaxed))
-            .cloned()
-    }
-
     /// All streams, oldest first.
     pub fn all(&self) -> Vec<Arc<StreamStats>> {
         self.streams

@@ -1,14 +1,19 @@
 //! The window as a user sees it: under a real X server (Xvfb) with Mesa's
-//! Vulkan driver (lavapipe), the receiver shows the sender's test pattern
-//! scaled to fit with black bars, and a screenshot's pixels prove it. The
-//! environment also names a Wayland display that does not answer, so the
-//! fallback to X11 is exercised on every run.
+//! Vulkan driver (lavapipe), screenshots' pixels prove that the receiver
+//! shows the test pattern scaled to fit with black bars, tiles two streams
+//! side by side, keeps the letterbox right when the window turns tall or
+//! wide, dims and marks a stream that stops, and that keys (pressed with
+//! xdotool) toggle the overlay and save a snapshot. The environment also
+//! names a Wayland display that does not answer, so the fallback to X11 is
+//! exercised on every run.
 //!
-//! Needs Xvfb, xwd (x11-apps) and mesa-vulkan-drivers; `.ci/run` installs them.
+//! Needs Xvfb, xwd (x11-apps), xdotool and mesa-vulkan-drivers; `.ci/run`
+//! installs them.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -40,6 +45,23 @@ impl Xvfb {
             child,
             display: format!(":{}", line.trim()),
         }
+    }
+
+    /// Runs xdotool on this display: the receiver's window is `%1` after
+    /// `search --sync --name framewire`.
+    fn xdotool(&self, args: &[&str]) {
+        let status = Command::new("xdotool")
+            .args(["search", "--sync", "--name", "framewire"])
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .expect("cannot run xdotool: install it (Debian/Ubuntu: apt-get install xdotool)");
+        assert!(status.success(), "xdotool {args:?} failed");
+    }
+
+    /// Presses `key` in the receiver's window.
+    fn press(&self, key: &str) {
+        self.xdotool(&["windowfocus", "--sync", "key", key]);
     }
 
     /// The whole screen, as RGBA.
@@ -103,51 +125,242 @@ fn parse_xwd(dump: &[u8]) -> Image {
     }
 }
 
-#[test]
-fn the_window_shows_the_pattern_scaled_to_fit_with_black_bars() {
-    let xvfb = Xvfb::start(1280, 720);
-    let dir = scratch_dir("window");
-    let runtime_dir = dir.join("xdg");
-    std::fs::create_dir_all(&runtime_dir).unwrap();
-    let mut receiver = Receiver::start_in(
-        dir,
-        "127.0.0.1:0",
-        &["--window"],
-        &[
-            ("DISPLAY", &xvfb.display),
+/// A receiver with a window on its own Xvfb screen.
+struct WindowReceiver {
+    xvfb: Xvfb,
+    receiver: Receiver,
+    snapshots: PathBuf,
+}
+
+impl WindowReceiver {
+    fn start(test: &str, screen: (u32, u32)) -> WindowReceiver {
+        Self::start_with(test, screen, &[])
+    }
+
+    /// Starts it with more environment variables.
+    fn start_with(test: &str, screen: (u32, u32), env: &[(&str, &str)]) -> WindowReceiver {
+        let xvfb = Xvfb::start(screen.0, screen.1);
+        let dir = scratch_dir(test);
+        let runtime_dir = dir.join("xdg");
+        std::fs::create_dir_all(&runtime_dir).unwrap();
+        let snapshots = dir.join("snapshots");
+        let mut all_env = vec![
+            ("DISPLAY", xvfb.display.as_str()),
             ("WAYLAND_DISPLAY", "wayland-nobody-home"),
             ("XDG_RUNTIME_DIR", runtime_dir.to_str().unwrap()),
-        ],
+        ];
+        all_env.extend_from_slice(env);
+        let receiver = Receiver::start_in(dir, "127.0.0.1:0", &["--window"], &all_env);
+        receiver
+            .process
+            .wait_for_log("nothing answers", Duration::from_secs(1));
+        WindowReceiver {
+            xvfb,
+            receiver,
+            snapshots,
+        }
+    }
+
+    /// Starts a 640x480 test-pattern sender called `name` and waits until
+    /// its frames are on screen.
+    fn stream(&self, name: &str) -> Process {
+        let sender = start_sender(
+            &self.receiver.address(),
+            &["--size", "640x480", "--fps", "30", "--name", name],
+        );
+        self.receiver
+            .process
+            .wait_for_log(&format!("is '{name}'"), Duration::from_secs(30));
+        sender
+    }
+}
+
+/// A picture's place on screen: left, top, width, height.
+type Placed = (f64, f64, f64, f64);
+
+/// Checks that the 640x480 pattern is shown in `placed` on `screen`,
+/// dimmed to `brightness` (1: as sent).
+fn assert_pattern_at(screen: &Image, placed: Placed, what: &str) {
+    let (left, top, width, height) = placed;
+    for (bar, colour) in PATTERN_BARS.iter().enumerate() {
+        let x = left + (2 * bar + 1) as f64 * width / 16.0;
+        let y = top + height / 3.0;
+        screen.assert_colour(
+            x as usize,
+            y as usize,
+            *colour,
+            10,
+            &format!("{what}: bar {bar}"),
+        );
+    }
+    let (x, y) = (left + width * 636.0 / 640.0, top + height * 326.0 / 480.0);
+    screen.assert_colour(
+        x as usize,
+        y as usize,
+        [40, 40, 40],
+        10,
+        &format!("{what}: band"),
     );
-    receiver
-        .process
-        .wait_for_log("nothing answers", Duration::from_secs(1));
-    let _sender = start_sender(
-        &receiver.address(),
-        &["--size", "640x480", "--fps", "30", "--name", "window"],
-    );
-    receiver
-        .process
-        .wait_for_log("is 'window'", Duration::from_secs(30));
+}
+
+#[test]
+fn the_window_shows_the_pattern_scaled_to_fit_with_black_bars() {
+    let mut window = WindowReceiver::start("window", (1280, 720));
+    let _sender = window.stream("window");
     std::thread::sleep(Duration::from_secs(2));
-    let screen = xvfb.screenshot();
-    let report = receiver.stop();
+    let screen = window.xvfb.screenshot();
+    let report = window.receiver.stop();
     assert!(
         field(&report, "frames_shown") > 10,
         "frames reach the screen: {report:#}"
     );
-
     // The window (1280x720 at the top left; Xvfb has no window manager)
     // shows the 4:3 picture 1.5x enlarged to 960x720, centred between black bars.
-    let (scale, left) = (1.5, 160.0);
-    let at = |x: f64, y: f64| ((left + x * scale) as usize, (y * scale) as usize);
-    for (bar, colour) in PATTERN_BARS.iter().enumerate() {
-        let (x, y) = at((2 * bar + 1) as f64 * 40.0, 160.0);
-        screen.assert_colour(x, y, *colour, 10, &format!("bar {bar} on screen"));
-    }
-    let (x, y) = at(636.0, 326.0);
-    screen.assert_colour(x, y, [40, 40, 40], 10, "grey band on screen");
+    assert_pattern_at(&screen, (160.0, 0.0, 960.0, 720.0), "one stream");
     for (x, y) in [(80, 360), (1200, 360), (2, 2), (1277, 717)] {
         screen.assert_colour(x, y, [0, 0, 0], 0, "letterbox");
     }
+}
+
+#[test]
+fn on_a_hidpi_screen_the_window_and_its_text_scale_up() {
+    // winit's X11 backend takes the scale factor from this variable: the
+    // 1280x720 (logical) window is 2560x1440 pixels.
+    let mut window = WindowReceiver::start_with(
+        "window-hidpi",
+        (2560, 1440),
+        &[("WINIT_X11_SCALE_FACTOR", "2")],
+    );
+    let _sender = window.stream("hidpi");
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = window.xvfb.screenshot();
+    window.receiver.stop();
+    // 640x480 enlarged 3x to 1920x1440, centred.
+    assert_pattern_at(&screen, (320.0, 0.0, 1920.0, 1440.0), "HiDPI");
+    // The overlay is drawn at twice the size: its box reaches 60 pixels
+    // down (2 lines at scale 4) instead of 30.
+    let overlay_grey = |y: usize| screen.rgb_at(320 + 17, y)[0] < 200;
+    assert!(
+        overlay_grey(4 * 4 + 2) && overlay_grey(80),
+        "overlay at scale 4"
+    );
+    assert!(!overlay_grey(120), "the overlay ends under its two lines");
+}
+
+#[test]
+fn two_streams_tile_side_by_side() {
+    let mut window = WindowReceiver::start("window-two", (1280, 720));
+    let _left = window.stream("left");
+    let _right = window.stream("right");
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = window.xvfb.screenshot();
+    window.receiver.stop();
+    // Two tiles of 639x720 with a 2-pixel gap; each 4:3 picture is 639x479
+    // centred in its tile.
+    assert_pattern_at(&screen, (0.0, 121.0, 639.0, 479.0), "left tile");
+    assert_pattern_at(&screen, (641.0, 121.0, 639.0, 479.0), "right tile");
+    for (x, y) in [(320, 60), (960, 660), (640, 360)] {
+        screen.assert_colour(x, y, [0, 0, 0], 0, "bars and gap");
+    }
+}
+
+#[test]
+fn a_tall_or_wide_window_keeps_the_picture_whole_and_in_shape() {
+    let mut window = WindowReceiver::start("window-resize", (1600, 1000));
+    let _sender = window.stream("resize");
+    window.xvfb.xdotool(&["windowsize", "--sync", "400", "900"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let tall = window.xvfb.screenshot();
+    window
+        .xvfb
+        .xdotool(&["windowsize", "--sync", "1500", "400"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let wide = window.xvfb.screenshot();
+    window.receiver.stop();
+    // Tall: 400 wide, so 400x300, centred vertically with bars above and below.
+    assert_pattern_at(&tall, (0.0, 300.0, 400.0, 300.0), "tall window");
+    for (x, y) in [(200, 150), (200, 750)] {
+        tall.assert_colour(x, y, [0, 0, 0], 0, "tall window's letterbox");
+    }
+    // Wide: 400 high, so 533x400, centred horizontally.
+    assert_pattern_at(&wide, (484.0, 0.0, 533.0, 400.0), "wide window");
+    for (x, y) in [(240, 200), (1260, 200)] {
+        wide.assert_colour(x, y, [0, 0, 0], 0, "wide window's pillarbox");
+    }
+}
+
+/// Pixels within `area` (left, top, width, height) of the warning colour.
+fn warning_pixels(
+    screen: &Image,
+    (left, top, width, height): (usize, usize, usize, usize),
+) -> usize {
+    (top..top + height)
+        .flat_map(|y| (left..left + width).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let [r, g, b] = screen.rgb_at(x, y);
+            r > 230 && (190..=230).contains(&g) && b < 120
+        })
+        .count()
+}
+
+#[test]
+fn a_stream_that_stops_is_dimmed_and_marked_within_a_second_and_a_half() {
+    let mut window = WindowReceiver::start("window-stale", (1280, 720));
+    let sender = window.stream("stale");
+    std::thread::sleep(Duration::from_secs(2));
+    let centre = (320, 260, 640, 200);
+    let live = window.xvfb.screenshot();
+    assert_eq!(warning_pixels(&live, centre), 0, "no marker while live");
+
+    // Frozen, not disconnected: the connection stays open.
+    sender.signal("STOP");
+    std::thread::sleep(Duration::from_millis(1500));
+    let stale = window.xvfb.screenshot();
+    assert!(
+        warning_pixels(&stale, centre) > 200,
+        "the 'stale' marker is drawn over the picture"
+    );
+    // The white bar, dimmed to 30 % (in linear light: sRGB 149).
+    stale.assert_colour(240, 150, [149, 149, 149], 12, "dimmed white bar");
+
+    sender.signal("CONT");
+    std::thread::sleep(Duration::from_secs(1));
+    let again = window.xvfb.screenshot();
+    assert_eq!(warning_pixels(&again, centre), 0, "live again: no marker");
+    again.assert_colour(240, 150, [255, 255, 255], 10, "bright again");
+    window.receiver.stop();
+}
+
+#[test]
+fn keys_toggle_the_overlay_and_save_a_snapshot_at_native_size() {
+    let mut window = WindowReceiver::start("window-keys", (1280, 720));
+    let _sender = window.stream("keys");
+    std::thread::sleep(Duration::from_secs(2));
+    // The overlay's translucent box sits at the picture's top left, over
+    // the white bar: grey there, white once I hides it.
+    let (x, y) = (160 + 8 + 2, 8 + 2);
+    let with_overlay = window.xvfb.screenshot();
+    let grey = with_overlay.rgb_at(x, y);
+    assert!(grey[0] < 200, "overlay box at ({x}, {y}): {grey:?}");
+    window.xvfb.press("i");
+    std::thread::sleep(Duration::from_millis(500));
+    window.xvfb.screenshot().assert_colour(
+        x,
+        y,
+        [255, 255, 255],
+        5,
+        "white bar without the overlay",
+    );
+
+    window.xvfb.press("s");
+    let line = window
+        .receiver
+        .process
+        .wait_for_log("saved a snapshot of 'keys' to ", Duration::from_secs(10));
+    let path = PathBuf::from(line.rsplit(" to ").next().unwrap().trim());
+    assert!(path.starts_with(&window.snapshots), "{}", path.display());
+    let snapshot = Image::read_png(&path);
+    assert_eq!((snapshot.width, snapshot.height), (640, 480), "native size");
+    assert_shows_pattern_bars(&snapshot);
+    window.receiver.stop();
 }

@@ -1,5 +1,6 @@
-//! What the benchmarks share: starting the real binaries, following their
-//! logs, stopping them, and reading their CPU time and peak memory.
+//! What the benchmarks share: reading their options, starting the real
+//! binaries, following their logs, stopping them, and reading their CPU
+//! time and peak memory.
 
 #![allow(dead_code)] // each benchmark uses a different part
 
@@ -8,6 +9,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The value after `--name` on the command line, if given (cargo bench
+/// passes its own `--bench`, which no benchmark reads).
+pub fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|arg| arg == name)?;
+    let value = args
+        .get(at + 1)
+        .unwrap_or_else(|| panic!("{name} needs a value"));
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: '{value}' is not a valid value")),
+    )
+}
+
+/// True when `--name` is on the command line.
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|arg| arg == name)
+}
 
 /// CPU time and peak memory of a finished child, from wait4(2).
 pub struct Usage {

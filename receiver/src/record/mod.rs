@@ -12,7 +12,7 @@
 
 pub mod matroska;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -24,7 +24,7 @@ use anyhow::Context;
 use framewire_proto::Frame;
 use framewire_proto::jpeg::read_header;
 
-use crate::files::{safe_stem, utc_stamp};
+use crate::files::{create_new_file, safe_stem, utc_stamp};
 use crate::stats::StreamStats;
 use matroska::{MatroskaWriter, VideoTrack};
 
@@ -204,7 +204,7 @@ impl SegmentWriter {
             safe_stem(&name),
             utc_stamp(framewire_proto::unix_time_us() / 1_000_000)
         );
-        let (path, file) = create_new_file(&self.directory, &stem)?;
+        let (path, file) = create_new_file(&self.directory, &stem, "mkv")?;
         let track = VideoTrack {
             width: size.0,
             height: size.1,
@@ -244,22 +244,4 @@ impl SegmentWriter {
             ),
         }
     }
-}
-
-/// Creates `DIR/STEM.mkv`, or `STEM-2.mkv` and so on if it exists.
-fn create_new_file(directory: &Path, stem: &str) -> anyhow::Result<(PathBuf, File)> {
-    for attempt in 1.. {
-        let path = match attempt {
-            1 => directory.join(format!("{stem}.mkv")),
-            n => directory.join(format!("{stem}-{n}.mkv")),
-        };
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot create {}", path.display()));
-            }
-        }
-    }
-    unreachable!("an unbounded range ends only by returning")
 }

@@ -1,43 +1,100 @@
-//! The window: shows the newest decoded frame, scaled to fit.
+//! The window: every stream in its tile, live, with its figures and a
+//! warning when it stops.
 //!
-//! A winit event loop on the main thread owns a `pixels` surface (wgpu). The
-//! decoder threads put RGBA pictures into a latest-frame slot and wake the
-//! loop; the loop uploads only the newest and redraws once, scaled up or down
-//! to the window with the aspect ratio kept and black bars around it. The
-//! title names the sender and shows its size, frame rate and latency. The
-//! oldest connected stream is the one shown. Nothing is decoded here, and
-//! with no new frames nothing is redrawn.
+//! A winit event loop on the main thread owns the GPU surface (`pixels`
+//! opens the device; [`renderer`] draws). Decoder threads leave each
+//! stream's newest picture in a [`Mailbox`] and wake the loop once; the loop
+//! keeps the picture in the stream's tile ([`tiles`]), uploads it when the
+//! tile is visible and redraws once for however many pictures came, with
+//! vsync. With no new frames and nothing changing, nothing is redrawn and
+//! the loop sleeps. Up to 16 streams tile in a grid ([`layout`]); keys pick
+//! one, toggle the overlay ([`text`]), take snapshots, pause, go fullscreen.
 
 mod display;
+mod layout;
+mod renderer;
+mod text;
+mod tiles;
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use framewire_proto::shutdown::StopSignal;
-use framewire_proto::slot::{SlotReceiver, latest_slot};
-use pixels::{Pixels, ScalingMode, SurfaceTexture};
+use pixels::{Pixels, SurfaceTexture};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::keyboard::{Key, NamedKey};
-use winit::window::{Window, WindowId};
+use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::decode::{DecodedFrame, FrameSink};
-use crate::stats::{Registry, StreamStats};
+use crate::snapshot::{self, Picture};
+use crate::stats::StreamStats;
+use layout::Rect;
+use renderer::{Draw, GpuImage, Renderer};
+use text::{Label, Style};
+use tiles::{Placement, Status, TextTexture, Tile};
 
-/// How often the title's figures are refreshed.
-const TITLE_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the overlay's figures and the title are refreshed.
+const FIGURES_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a notice (a saved snapshot) stays on screen.
+const NOTICE_TIME: Duration = Duration::from_secs(4);
+/// The overlay is sized for lines this long, whatever its figures say.
+const OVERLAY_COLUMNS: usize = 44;
+/// Brightness of a picture that is no longer live.
+const DIMMED: f32 = 0.3;
+
+/// The keys, for `--help` and the README.
+pub const KEYS_HELP: &str = "Keys in the window: 1-9 show one stream alone, 0 or Tab the grid; \
+I toggles the overlay (name, size, fps, latency, kbit/s, drops); S saves the shown stream \
+(or all) as PNG in --snapshot-dir; Space pauses; F or F11 fullscreen; Q or Esc quits.";
 
 /// What other threads tell the event loop.
 #[derive(Debug)]
 pub enum Wake {
-    /// A decoded frame is waiting in the slot.
-    FrameReady,
+    /// Decoded frames are waiting in the mailbox.
+    FramesReady,
+    /// Something to tell the user on screen (a snapshot's path).
+    Notice(String),
     /// Ctrl-C, SIGTERM or `--frames` asked the receiver to stop.
     Quit,
+}
+
+/// The newest decoded picture of each stream, until the window takes them.
+#[derive(Default)]
+struct Mailbox {
+    frames: Mutex<Vec<DecodedFrame>>,
+    /// Set when a wake-up is on its way, so one is sent per batch.
+    wake_pending: AtomicBool,
+}
+
+impl Mailbox {
+    /// Leaves `frame`, replacing (and counting) an unshown one of its stream;
+    /// true when the window needs waking.
+    fn put(&self, frame: DecodedFrame) -> bool {
+        if let Ok(mut frames) = self.frames.lock() {
+            match frames.iter_mut().find(|f| f.stream.id == frame.stream.id) {
+                Some(waiting) => {
+                    StreamStats::add(&waiting.stream.dropped_before_show, 1);
+                    *waiting = frame;
+                }
+                None => frames.push(frame),
+            }
+        }
+        !self.wake_pending.swap(true, Ordering::AcqRel)
+    }
+
+    fn take_all(&self) -> Vec<DecodedFrame> {
+        self.wake_pending.store(false, Ordering::Release);
+        self.frames
+            .lock()
+            .map(|mut frames| std::mem::take(&mut *frames))
+            .unwrap_or_default()
+    }
 }
 
 /// A window that is ready to run, and the sink decoders feed it through.
@@ -47,41 +104,37 @@ pub struct WindowView {
 }
 
 impl WindowView {
-    /// Opens the connection to the display; the window itself appears on `run`.
+    /// Opens the connection to the display; the window itself appears on
+    /// `run`. Snapshots (S) go to `snapshot_dir`.
     pub fn new(
-        registry: Arc<Registry>,
         listening_on: String,
+        snapshot_dir: PathBuf,
     ) -> anyhow::Result<(WindowView, FrameSink)> {
         let event_loop = display::event_loop()?;
-        let (frames_out, frames_in) = latest_slot::<DecodedFrame>();
+        let mailbox = Arc::new(Mailbox::default());
         let proxy = event_loop.create_proxy();
-        let sink_registry = registry.clone();
-        // One wake-up per batch of frames: however many decoders publish
-        // while the loop is busy, at most one FrameReady waits in its queue.
-        let wake_pending = Arc::new(AtomicBool::new(false));
-        let sink_wake_pending = wake_pending.clone();
+        let sink_mailbox = mailbox.clone();
         let sink: FrameSink = Arc::new(move |frame: DecodedFrame| {
-            let shown = sink_registry.oldest_connected();
-            if shown.is_none_or(|shown| shown.id != frame.stream.id) {
-                return;
-            }
-            if let Ok(Some(replaced)) = frames_out.put(frame) {
-                StreamStats::add(&replaced.stream.dropped_before_show, 1);
-            }
-            if !sink_wake_pending.swap(true, Ordering::AcqRel) {
-                let _ = proxy.send_event(Wake::FrameReady);
+            if sink_mailbox.put(frame) {
+                let _ = proxy.send_event(Wake::FramesReady);
             }
         });
         let app = App {
-            registry,
-            frames: frames_in,
-            wake_pending,
+            mailbox,
+            proxy: event_loop.create_proxy(),
             listening_on,
+            snapshot_dir,
             window: None,
-            pixels: None,
-            current: None,
-            unshown_frame: false,
-            title: TitleFigures::default(),
+            gpu: None,
+            tiles: Vec::new(),
+            selected: None,
+            overlay_visible: true,
+            paused: false,
+            notice: None,
+            banner: None,
+            figures_refreshed_at: Instant::now(),
+            title: String::new(),
+            redraw_wanted: false,
             error: None,
         };
         Ok((WindowView { event_loop, app }, sink))
@@ -109,27 +162,73 @@ fn watch_stop(stop: StopSignal, proxy: EventLoopProxy<Wake>) {
     });
 }
 
-/// Figures for the title, measured between two refreshes.
-#[derive(Default)]
-struct TitleFigures {
-    refreshed_at: Option<Instant>,
-    decoded_then: u64,
+/// The surface and what draws on it.
+struct Gpu {
+    pixels: Pixels<'static>,
+    renderer: Renderer,
+}
+
+impl Gpu {
+    /// Keeps `slot` showing `lines`, re-rasterised only when they change; the
+    /// scale is the largest up to `max_scale` that fits `max_width` (see
+    /// [`Label::fitting`]).
+    fn label(
+        &self,
+        slot: &mut Option<TextTexture>,
+        lines: &[&str],
+        min_columns: usize,
+        max_scale: u32,
+        max_width: f32,
+        style: Style,
+    ) {
+        let text = lines.join("\n");
+        let fitted_to = (max_scale, max_width as u32);
+        if slot
+            .as_ref()
+            .is_some_and(|label| label.text == text && label.fitted_to == fitted_to)
+        {
+            return;
+        }
+        let label = Label::fitting(lines, min_columns, max_scale, fitted_to.1, style);
+        let image = self
+            .renderer
+            .create_image(self.pixels.device(), label.width, label.height);
+        self.renderer
+            .upload(self.pixels.queue(), &image, &label.rgba);
+        *slot = Some(TextTexture {
+            text,
+            fitted_to,
+            image,
+        });
+    }
+}
+
+/// A message at the bottom of the window for a few seconds.
+struct Notice {
     text: String,
+    until: Instant,
+    texture: Option<TextTexture>,
 }
 
 struct App {
-    registry: Arc<Registry>,
-    frames: SlotReceiver<DecodedFrame>,
-    /// Set by the sink when it sends [`Wake::FrameReady`], cleared on handling it.
-    wake_pending: Arc<AtomicBool>,
+    mailbox: Arc<Mailbox>,
+    proxy: EventLoopProxy<Wake>,
     listening_on: String,
+    snapshot_dir: PathBuf,
     window: Option<Arc<Window>>,
-    pixels: Option<Pixels<'static>>,
-    /// The stream whose frame is on screen.
-    current: Option<Arc<StreamStats>>,
-    /// A frame was uploaded and has not been presented yet.
-    unshown_frame: bool,
-    title: TitleFigures,
+    gpu: Option<Gpu>,
+    tiles: Vec<Tile>,
+    /// The tile shown alone (keys 1-9), or the grid.
+    selected: Option<usize>,
+    overlay_visible: bool,
+    paused: bool,
+    notice: Option<Notice>,
+    /// "waiting for senders" or "paused", centred at the bottom.
+    banner: Option<TextTexture>,
+    figures_refreshed_at: Instant,
+    title: String,
+    /// Something changed that the screen does not show yet.
+    redraw_wanted: bool,
     error: Option<anyhow::Error>,
 }
 
@@ -145,107 +244,437 @@ impl App {
         );
         let size = window.inner_size();
         let surface = SurfaceTexture::new(size.width.max(1), size.height.max(1), window.clone());
-        let mut pixels = Pixels::new(16, 9, surface).map_err(|error| {
+        let pixels = Pixels::new(1, 1, surface).map_err(|error| {
             anyhow::anyhow!(
                 "cannot draw in the window: {error}. It needs a Vulkan, Metal or DirectX 12 driver \
                  (on Debian/Ubuntu without a GPU: sudo apt-get install mesa-vulkan-drivers); \
                  or run with --headless"
             )
         })?;
-        pixels.set_scaling_mode(ScalingMode::Fill);
-        pixels.frame_mut().fill(0);
+        let renderer = Renderer::new(pixels.device(), pixels.render_texture_format());
         self.window = Some(window);
-        self.pixels = Some(pixels);
+        self.gpu = Some(Gpu { pixels, renderer });
+        self.redraw_wanted = true;
         Ok(())
     }
 
-    /// Uploads the newest decoded frame, if any.
-    fn take_newest_frame(&mut self) {
-        let (Some(pixels), Some(window)) = (self.pixels.as_mut(), self.window.as_ref()) else {
-            return;
-        };
-        self.wake_pending.store(false, Ordering::Release);
-        let Some(frame) = self.frames.try_take() else {
-            return;
-        };
-        if self.unshown_frame
-            && let Some(previous) = &self.current
-        {
-            StreamStats::add(&previous.dropped_before_show, 1);
+    /// Takes the decoded pictures into their tiles.
+    fn take_frames(&mut self) {
+        let now = Instant::now();
+        for frame in self.mailbox.take_all() {
+            let index = match self
+                .tiles
+                .iter()
+                .position(|t| t.stream.id == frame.stream.id)
+            {
+                Some(index) => index,
+                None => match self.place(frame.stream.clone(), now) {
+                    Some(index) => index,
+                    None => continue,
+                },
+            };
+            let visible = self.is_visible(index);
+            let tile = &mut self.tiles[index];
+            tile.note_frame(now);
+            if self.paused {
+                continue;
+            }
+            if tile.unshown && visible {
+                // Replaced before the screen could show it. (A tile hidden
+                // by the choice of one stream drops nothing.)
+                StreamStats::add(&tile.stream.dropped_before_show, 1);
+            }
+            tile.picture = Picture {
+                width: frame.width,
+                height: frame.height,
+                rgba: frame.rgba,
+            };
+            tile.capture_time_us = frame.capture_time_us;
+            tile.unshown = true;
+            self.redraw_wanted |= visible;
         }
-        let buffer_size = pixels.texture().size();
-        if (buffer_size.width, buffer_size.height) != (frame.width, frame.height)
-            && let Err(error) = pixels.resize_buffer(frame.width, frame.height)
-        {
-            log::warn!(
-                "cannot show a {}x{} frame: {error}",
-                frame.width,
-                frame.height
-            );
-            return;
+    }
+
+    /// Gives a new stream its tile; None when the grid is full of live ones.
+    fn place(&mut self, stream: Arc<StreamStats>, now: Instant) -> Option<usize> {
+        let statuses: Vec<Status> = self.tiles.iter().map(|t| t.status(now)).collect();
+        let name = stream.name();
+        let existing = self.tiles.iter().map(|t| t.name.as_str()).zip(statuses);
+        let tile = Tile::new(stream, now);
+        match tiles::place(existing, &name) {
+            Placement::Return(index) | Placement::Replace(index) => {
+                self.tiles[index] = tile;
+                Some(index)
+            }
+            Placement::Add => {
+                self.tiles.push(tile);
+                Some(self.tiles.len() - 1)
+            }
+            Placement::NoRoom => {
+                log::warn!(
+                    "stream '{name}' is not shown: all {} tiles show live streams",
+                    tiles::MAX_TILES
+                );
+                None
+            }
         }
-        pixels.frame_mut().copy_from_slice(&frame.rgba);
-        self.current = Some(frame.stream);
-        self.unshown_frame = true;
-        window.request_redraw();
+    }
+
+    fn is_visible(&self, index: usize) -> bool {
+        self.selected.is_none_or(|selected| selected == index)
+    }
+
+    /// The visible tiles and their rectangles in the window.
+    fn visible_tiles(&self, window: Rect) -> Vec<(usize, Rect)> {
+        match self.selected {
+            Some(index) if index < self.tiles.len() => vec![(index, window)],
+            _ => layout::tiles(self.tiles.len(), window)
+                .into_iter()
+                .enumerate()
+                .collect(),
+        }
     }
 
     fn redraw(&mut self) {
-        let Some(pixels) = self.pixels.as_ref() else {
+        let (Some(gpu), Some(window)) = (self.gpu.as_ref(), self.window.as_ref()) else {
             return;
         };
-        match pixels.render() {
-            Ok(()) if self.unshown_frame => {
-                self.unshown_frame = false;
-                if let Some(stream) = &self.current {
-                    StreamStats::add(&stream.shown, 1);
+        let size = window.inner_size();
+        let scale = window.scale_factor() as f32;
+        let area = Rect {
+            x: 0.0,
+            y: 0.0,
+            width: size.width as f32,
+            height: size.height as f32,
+        };
+        let now = Instant::now();
+        let visible = self.visible_tiles(area);
+        // Textures and labels first; then the draw list borrows them.
+        for (index, tile_rect) in &visible {
+            let tile = &mut self.tiles[*index];
+            if tile.unshown && tile.picture.width > 0 {
+                let (width, height) = (tile.picture.width, tile.picture.height);
+                if tile
+                    .texture
+                    .as_ref()
+                    .is_none_or(|t| (t.width, t.height) != (width, height))
+                {
+                    tile.texture = Some(gpu.renderer.create_image(
+                        gpu.pixels.device(),
+                        width,
+                        height,
+                    ));
+                }
+                if let Some(texture) = &tile.texture {
+                    gpu.renderer
+                        .upload(gpu.pixels.queue(), texture, &tile.picture.rgba);
                 }
             }
-            Ok(()) => {}
-            Err(error) => log::warn!("cannot present a frame: {error}"),
+            let picture = layout::fit(tile.picture.width, tile.picture.height, *tile_rect);
+            match tile.status(now).marker() {
+                Some(marker) => gpu.label(
+                    &mut tile.marker,
+                    &[&marker],
+                    0,
+                    (4.0 * scale).round() as u32,
+                    picture.width * 0.9,
+                    Style::WARNING,
+                ),
+                None => tile.marker = None,
+            }
+            if self.overlay_visible && !tile.figures.text.is_empty() {
+                let lines: Vec<&str> = tile.figures.text.iter().map(String::as_str).collect();
+                gpu.label(
+                    &mut tile.overlay,
+                    &lines,
+                    OVERLAY_COLUMNS,
+                    (2.0 * scale).round() as u32,
+                    picture.width - 16.0 * scale,
+                    Style::OVERLAY,
+                );
+            }
+        }
+        let banner = if self.tiles.is_empty() {
+            Some(format!("waiting for senders on {}", self.listening_on))
+        } else if self.paused {
+            Some("paused (Space resumes)".to_owned())
+        } else {
+            None
+        };
+        match &banner {
+            Some(text) => gpu.label(
+                &mut self.banner,
+                &[text],
+                0,
+                (3.0 * scale).round() as u32,
+                area.width * 0.9,
+                Style::OVERLAY,
+            ),
+            None => self.banner = None,
+        }
+        if let Some(notice) = &mut self.notice {
+            gpu.label(
+                &mut notice.texture,
+                &[&notice.text],
+                0,
+                (2.0 * scale).round() as u32,
+                area.width - 16.0,
+                Style::OVERLAY,
+            );
+        }
+
+        let mut draws = Vec::new();
+        let margin = (8.0 * scale).round();
+        for (index, tile_rect) in &visible {
+            let tile = &self.tiles[*index];
+            let Some(texture) = &tile.texture else {
+                continue;
+            };
+            let picture = layout::fit(texture.width, texture.height, *tile_rect);
+            let live = tile.status(now) == Status::Live;
+            draws.push(Draw {
+                image: texture,
+                rect: picture,
+                brightness: if live { 1.0 } else { DIMMED },
+                blend: false,
+            });
+            if let Some(marker) = &tile.marker {
+                draws.push(label_at(&marker.image, centred(&marker.image, picture)));
+            }
+            if self.overlay_visible
+                && let Some(overlay) = &tile.overlay
+            {
+                draws.push(label_at(
+                    &overlay.image,
+                    (picture.x + margin, picture.y + margin),
+                ));
+            }
+        }
+        if let Some(banner) = &self.banner {
+            let (x, _) = centred(&banner.image, area);
+            let y = area.height - banner.image.height as f32 - 3.0 * margin;
+            draws.push(label_at(&banner.image, (x, y)));
+        }
+        if let Some(texture) = self.notice.as_ref().and_then(|n| n.texture.as_ref()) {
+            let y = area.height - texture.image.height as f32 - margin;
+            draws.push(label_at(&texture.image, (margin, y)));
+        }
+        let rendered = gpu.pixels.render_with(|encoder, target, context| {
+            gpu.renderer.draw(
+                &context.queue,
+                encoder,
+                target,
+                (size.width, size.height),
+                &draws,
+            );
+            Ok(())
+        });
+        if let Err(error) = rendered {
+            log::warn!("cannot present a frame: {error}");
+            return;
+        }
+        let now_us = framewire_proto::unix_time_us();
+        for (index, _) in visible {
+            let tile = &mut self.tiles[index];
+            if tile.unshown && tile.texture.is_some() {
+                tile.note_shown(now_us);
+            }
         }
     }
 
-    fn refresh_title(&mut self) {
+    /// Refreshes overlays, markers and the title when due; returns when the
+    /// loop must look again (None: only an event can change anything).
+    fn tend(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        if self
-            .title
-            .refreshed_at
-            .is_some_and(|at| now - at < TITLE_INTERVAL)
-        {
-            return;
+        let mut next: Option<Instant> = None;
+        let mut soonest = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        let mut any_live = false;
+        for (index, tile) in self.tiles.iter().enumerate() {
+            let status = tile.status(now);
+            let shown_marker = tile.marker.as_ref().map(|m| &m.text);
+            if status.marker().as_ref() != shown_marker && self.selected.is_none_or(|s| s == index)
+            {
+                self.redraw_wanted = true;
+            }
+            match status {
+                Status::Live => {
+                    any_live = true;
+                    soonest(tile.last_frame_at + tiles::stale_after(tile.frame_interval));
+                }
+                _ => {
+                    if let Some(at) = status.next_change(now) {
+                        soonest(at);
+                    }
+                }
+            }
         }
-        let elapsed = self
-            .title
-            .refreshed_at
-            .map_or(TITLE_INTERVAL, |at| now - at);
-        self.title.refreshed_at = Some(now);
-        let text = match self.registry.oldest_connected() {
-            None => format!("framewire — waiting for a sender on {}", self.listening_on),
-            Some(stream) => {
-                let decoded = stream.decoded.load(Ordering::Relaxed);
-                let fps =
-                    decoded.saturating_sub(self.title.decoded_then) as f64 / elapsed.as_secs_f64();
-                self.title.decoded_then = decoded;
-                let latency = stream
-                    .latency_p50_ms()
-                    .map_or(String::new(), |ms| format!(", latency {ms:.1} ms"));
-                let width = stream.width.load(Ordering::Relaxed);
-                let height = stream.height.load(Ordering::Relaxed);
-                format!(
-                    "framewire — {} ({}) {width}x{height}, {fps:.0} fps{latency}",
-                    stream.name(),
-                    stream.peer
-                )
+        if now >= self.figures_refreshed_at + FIGURES_INTERVAL {
+            let elapsed = now - self.figures_refreshed_at;
+            self.figures_refreshed_at = now;
+            for tile in &mut self.tiles {
+                tile.refresh_figures(elapsed);
+                // A live tile's overlay changes with its next frame; a
+                // stopped one would not show its new figures otherwise.
+                if tile.status(now) != Status::Live && self.overlay_visible {
+                    self.redraw_wanted = true;
+                }
             }
+            self.refresh_title();
+        }
+        if any_live {
+            soonest(self.figures_refreshed_at + FIGURES_INTERVAL);
+        }
+        if let Some(notice) = &self.notice {
+            if now >= notice.until {
+                self.notice = None;
+                self.redraw_wanted = true;
+            } else {
+                soonest(notice.until);
+            }
+        }
+        next
+    }
+
+    fn refresh_title(&mut self) {
+        let live: Vec<&Tile> = self
+            .tiles
+            .iter()
+            .filter(|t| t.stream.connected.load(Ordering::Relaxed))
+            .collect();
+        let title = match live.as_slice() {
+            [] => format!("framewire — waiting for senders on {}", self.listening_on),
+            [tile] => format!(
+                "framewire — {} ({}) {}",
+                tile.name,
+                tile.stream.peer,
+                tile.figures.text.get(1).map_or("", String::as_str)
+            ),
+            many => format!("framewire — {} streams", many.len()),
         };
-        if text != self.title.text {
+        if title != self.title {
             if let Some(window) = &self.window {
-                window.set_title(&text);
+                window.set_title(&title);
             }
-            self.title.text = text;
+            self.title = title;
         }
     }
+
+    fn press(&mut self, key: Key, event_loop: &ActiveEventLoop) {
+        let character = match &key {
+            Key::Character(text) => text.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        match (key.as_ref(), character.as_str()) {
+            (Key::Named(NamedKey::Escape), _) | (_, "q") => event_loop.exit(),
+            (Key::Named(NamedKey::Tab), _) | (_, "0") => self.selected = None,
+            (_, digit @ ("1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9")) => {
+                let index = digit.parse::<usize>().unwrap_or(1) - 1;
+                if index < self.tiles.len() {
+                    self.selected = Some(index);
+                    self.tiles[index].unshown |= self.tiles[index].picture.width > 0;
+                }
+            }
+            (_, "i") => {
+                self.overlay_visible = !self.overlay_visible;
+                self.figures_refreshed_at = Instant::now() - FIGURES_INTERVAL;
+            }
+            (_, "s") => self.save_snapshots(),
+            (Key::Named(NamedKey::Space), _) => self.paused = !self.paused,
+            (Key::Named(NamedKey::F11), _) | (_, "f") => {
+                if let Some(window) = &self.window {
+                    let fullscreen = window.fullscreen().is_none();
+                    window.set_fullscreen(fullscreen.then_some(Fullscreen::Borderless(None)));
+                }
+            }
+            _ => return,
+        }
+        if self.selected.is_none() {
+            // Back to the grid: every tile shows its newest picture.
+            for tile in &mut self.tiles {
+                tile.unshown |= tile.picture.width > 0;
+            }
+        }
+        self.redraw_wanted = true;
+    }
+
+    /// Saves the picture of the stream shown alone, or of every tile, as
+    /// PNG on a thread of its own; the paths come back as a notice.
+    fn save_snapshots(&mut self) {
+        let pictures: Vec<(String, Picture)> = self
+            .tiles
+            .iter()
+            .enumerate()
+            .filter(|(index, tile)| self.is_visible(*index) && tile.picture.width > 0)
+            .map(|(_, tile)| {
+                (
+                    tile.name.clone(),
+                    Picture {
+                        width: tile.picture.width,
+                        height: tile.picture.height,
+                        rgba: tile.picture.rgba.clone(),
+                    },
+                )
+            })
+            .collect();
+        if pictures.is_empty() {
+            self.show_notice("no picture to save yet".into());
+            return;
+        }
+        let directory = self.snapshot_dir.clone();
+        let proxy = self.proxy.clone();
+        std::thread::spawn(move || {
+            let mut saved = Vec::new();
+            for (name, picture) in pictures {
+                match snapshot::save_new(&directory, &name, &picture) {
+                    Ok(path) => {
+                        log::info!("saved a snapshot of '{name}' to {}", path.display());
+                        saved.push(path.display().to_string());
+                    }
+                    Err(error) => {
+                        log::warn!("cannot save a snapshot of '{name}': {error:#}");
+                        saved.push(format!("FAILED: {error}"));
+                    }
+                }
+            }
+            let text = match saved.as_slice() {
+                [one] => format!("saved {one}"),
+                many => format!("saved {} snapshots in {}", many.len(), directory.display()),
+            };
+            let _ = proxy.send_event(Wake::Notice(text));
+        });
+    }
+
+    fn show_notice(&mut self, text: String) {
+        self.notice = Some(Notice {
+            text,
+            until: Instant::now() + NOTICE_TIME,
+            texture: None,
+        });
+        self.redraw_wanted = true;
+    }
+}
+
+/// A label drawn with its own size at `(x, y)`.
+fn label_at(image: &GpuImage, (x, y): (f32, f32)) -> Draw<'_> {
+    Draw {
+        image,
+        rect: Rect {
+            x: x.round(),
+            y: y.round(),
+            width: image.width as f32,
+            height: image.height as f32,
+        },
+        brightness: 1.0,
+        blend: true,
+    }
+}
+
+/// Where `image` sits centred in `area`.
+fn centred(image: &GpuImage, area: Rect) -> (f32, f32) {
+    (
+        area.x + (area.width - image.width as f32) / 2.0,
+        area.y + (area.height - image.height as f32) / 2.0,
+    )
 }
 
 impl ApplicationHandler<Wake> for App {
@@ -263,22 +692,21 @@ impl ApplicationHandler<Wake> for App {
         match event {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(size) => {
-                if let Some(pixels) = self.pixels.as_mut()
-                    && let Err(error) = pixels.resize_surface(size.width.max(1), size.height.max(1))
+                if let Some(gpu) = self.gpu.as_mut()
+                    && let Err(error) = gpu
+                        .pixels
+                        .resize_surface(size.width.max(1), size.height.max(1))
                 {
                     log::warn!("cannot resize the window's surface: {error}");
                 }
-                if let Some(window) = &self.window {
-                    window.request_redraw();
-                }
+                self.redraw_wanted = true;
             }
+            WindowEvent::ScaleFactorChanged { .. } => self.redraw_wanted = true,
             WindowEvent::RedrawRequested => self.redraw(),
-            WindowEvent::KeyboardInput { event, .. } if event.state == ElementState::Pressed => {
-                match event.logical_key.as_ref() {
-                    Key::Named(NamedKey::Escape) => event_loop.exit(),
-                    Key::Character(key) if key.eq_ignore_ascii_case("q") => event_loop.exit(),
-                    _ => {}
-                }
+            WindowEvent::KeyboardInput { event, .. }
+                if event.state == ElementState::Pressed && !event.repeat =>
+            {
+                self.press(event.logical_key, event_loop);
             }
             _ => {}
         }
@@ -286,13 +714,22 @@ impl ApplicationHandler<Wake> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
         match event {
-            Wake::FrameReady => self.take_newest_frame(),
+            Wake::FramesReady => self.take_frames(),
+            Wake::Notice(text) => self.show_notice(text),
             Wake::Quit => event_loop.exit(),
         }
     }
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
-        self.refresh_title();
-        event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + TITLE_INTERVAL));
+        let next = self.tend();
+        if std::mem::take(&mut self.redraw_wanted)
+            && let Some(window) = &self.window
+        {
+            window.request_redraw();
+        }
+        event_loop.set_control_flow(match next {
+            Some(at) => ControlFlow::WaitUntil(at),
+            None => ControlFlow::Wait,
+        });
     }
 }

@@ -1,0 +1,189 @@
+//! What the window costs: the real receiver with its window on a private
+//! Xvfb screen (Mesa's lavapipe, so "GPU" work is CPU work here), fed by 0
+//! (idle), 1 and 4 test-pattern senders, each at `--size`/`--fps`. For each
+//! case it prints the receiver's CPU use over the measured seconds (from
+//! /proc, after a warm-up), the X server's, and the frames shown per second
+//! and capture→decoded latency from the receiver's report.
+//!
+//! cargo bench -p framewire-receiver --bench window -- [--seconds 10] [--size 1280x720] [--fps 30]
+//!
+//! Needs Xvfb and mesa-vulkan-drivers (`.ci/run` installs them).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{binaries, option, spawn, terminate, wait_for_line, wait_with_usage};
+
+const WARM_UP: Duration = Duration::from_secs(3);
+
+struct Options {
+    seconds: f64,
+    size: String,
+    fps: u32,
+}
+
+fn options() -> Options {
+    Options {
+        seconds: option("--seconds").unwrap_or(10.0),
+        size: option("--size").unwrap_or_else(|| "1280x720".into()),
+        fps: option("--fps").unwrap_or(30),
+    }
+}
+
+/// User plus system CPU time of a running process, from /proc/PID/stat.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may contain spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(ticks as f64 / per_second)
+}
+
+fn start_xvfb() -> (Child, String) {
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-nolisten",
+            "tcp",
+            "-screen",
+            "0",
+            "1920x1080x24",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start Xvfb (Debian/Ubuntu: apt-get install xvfb mesa-vulkan-drivers)");
+    let mut line = String::new();
+    BufReader::new(xvfb.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (xvfb, format!(":{}", line.trim()))
+}
+
+struct Measured {
+    streams: usize,
+    receiver_cpu_percent: f64,
+    xvfb_cpu_percent: f64,
+    shown_fps: f64,
+    latency_p50_ms: f64,
+}
+
+fn measure(streams: usize, options: &Options, xvfb_pid: u32, display: &str) -> Measured {
+    let (sender_binary, receiver_binary) = binaries();
+    let report_path = std::env::temp_dir().join(format!(
+        "framewire-window-bench-{}.json",
+        std::process::id()
+    ));
+    // SAFETY: the benchmark is single-threaded at this point.
+    unsafe { std::env::set_var("DISPLAY", display) };
+    let (receiver, log) = spawn(
+        &receiver_binary,
+        &[
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--stats-json".into(),
+            report_path.display().to_string(),
+        ],
+    );
+    let line = wait_for_line(&log, "listening on ");
+    let address = line
+        .rsplit("listening on ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let senders: Vec<Child> = (0..streams)
+        .map(|index| {
+            spawn(
+                &sender_binary,
+                &[
+                    "--connect".into(),
+                    address.clone(),
+                    "--source".into(),
+                    "pattern".into(),
+                    "--size".into(),
+                    options.size.clone(),
+                    "--fps".into(),
+                    options.fps.to_string(),
+                    "--name".into(),
+                    format!("bench{index}"),
+                ],
+            )
+            .0
+        })
+        .collect();
+    std::thread::sleep(WARM_UP);
+    let (receiver_before, xvfb_before, started) =
+        (cpu_time(receiver.id()), cpu_time(xvfb_pid), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(options.seconds));
+    let elapsed = started.elapsed().as_secs_f64();
+    let receiver_cpu = (cpu_time(receiver.id()) - receiver_before).as_secs_f64();
+    let xvfb_cpu = (cpu_time(xvfb_pid) - xvfb_before).as_secs_f64();
+    for sender in &senders {
+        terminate(sender);
+    }
+    for sender in &senders {
+        wait_with_usage(sender);
+    }
+    terminate(&receiver);
+    wait_with_usage(&receiver);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("no receiver report"))
+            .expect("the report is JSON");
+    let _ = std::fs::remove_file(&report_path);
+    let shown = report["frames_shown"].as_f64().unwrap_or(0.0);
+    Measured {
+        streams,
+        receiver_cpu_percent: receiver_cpu / elapsed * 100.0,
+        xvfb_cpu_percent: xvfb_cpu / elapsed * 100.0,
+        shown_fps: shown / (elapsed + WARM_UP.as_secs_f64()),
+        latency_p50_ms: report["streams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|stream| stream["latency_ms_p50"].as_f64())
+            .fold(f64::NAN, f64::max),
+    }
+}
+
+fn main() {
+    let options = options();
+    let (mut xvfb, display) = start_xvfb();
+    println!(
+        "window benchmark: {} s per case after {} s warm-up, senders at {} and {} fps, Xvfb + lavapipe",
+        options.seconds,
+        WARM_UP.as_secs(),
+        options.size,
+        options.fps
+    );
+    println!(
+        "| streams | receiver CPU (% of a core) | Xvfb CPU | frames shown/s (all streams) | capture→decoded p50 ms (slowest stream) |"
+    );
+    println!("|---|---|---|---|---|");
+    for streams in [0, 1, 4] {
+        let measured = measure(streams, &options, xvfb.id(), &display);
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            measured.streams,
+            measured.receiver_cpu_percent,
+            measured.xvfb_cpu_percent,
+            measured.shown_fps,
+            measured.latency_p50_ms
+        );
+    }
+    let _ = xvfb.kill();
+    let _ = xvfb.wait();
+}

@@ -1,0 +1,261 @@
+//! Drawing pictures and labels on the GPU (wgpu, through the device that
+//! `pixels` opened).
+//!
+//! Every stream's picture lives in its own texture at its native size,
+//! uploaded once per new frame; a redraw places each one in its rectangle by
+//! setting the viewport and lets the shader (`picture.wgsl`) scale it with
+//! linear filtering, up or down, at any fractional scale. Labels are small
+//! textures blended on top. The textures are sRGB, so filtering and
+//! blending happen in linear light. Nothing here knows about streams.
+
+use pixels::wgpu;
+
+use super::layout::Rect;
+
+/// A texture on the GPU with what it takes to draw it.
+pub struct GpuImage {
+    texture: wgpu::Texture,
+    bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One thing to draw this frame.
+pub struct Draw<'a> {
+    pub image: &'a GpuImage,
+    pub rect: Rect,
+    /// 1.0 as is; lower dims (stale pictures).
+    pub brightness: f32,
+    /// Blend by alpha (labels) instead of replacing (pictures).
+    pub blend: bool,
+}
+
+pub struct Renderer {
+    layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    opaque: wgpu::RenderPipeline,
+    blended: wgpu::RenderPipeline,
+}
+
+/// The shader's `Params`: brightness and the number of taps on each axis.
+const PARAMS_BYTES: u64 = 16;
+/// At most this many taps per axis when shrinking (a 4x reduction is smooth).
+const MAX_TAPS: u32 = 4;
+
+impl Renderer {
+    pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Renderer {
+        let shader = device.create_shader_module(wgpu::include_wgsl!("picture.wgsl"));
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("framewire picture"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        multisampled: false,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("framewire linear"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            address_mode_w: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            mipmap_filter: wgpu::MipmapFilterMode::Nearest,
+            lod_min_clamp: 0.0,
+            lod_max_clamp: 0.0,
+            compare: None,
+            anisotropy_clamp: 1,
+            border_color: None,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("framewire picture"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |blend: wgpu::BlendState| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("framewire picture"),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &shader,
+                    entry_point: Some("vs_main"),
+                    buffers: &[],
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: wgpu::PrimitiveTopology::TriangleStrip,
+                    ..wgpu::PrimitiveState::default()
+                },
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &shader,
+                    entry_point: Some("fs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: target_format,
+                        blend: Some(blend),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        Renderer {
+            opaque: pipeline(wgpu::BlendState::REPLACE),
+            blended: pipeline(wgpu::BlendState::ALPHA_BLENDING),
+            layout,
+            sampler,
+        }
+    }
+
+    /// A texture for `width` x `height` RGBA pixels.
+    pub fn create_image(&self, device: &wgpu::Device, width: u32, height: u32) -> GpuImage {
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("framewire picture"),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8UnormSrgb,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("framewire picture params"),
+            size: PARAMS_BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("framewire picture"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: params.as_entire_binding(),
+                },
+            ],
+        });
+        GpuImage {
+            texture,
+            bind_group,
+            params,
+            width,
+            height,
+        }
+    }
+
+    /// Copies `rgba` (exactly the image's size) into the texture.
+    pub fn upload(&self, queue: &wgpu::Queue, image: &GpuImage, rgba: &[u8]) {
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &image.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(image.width * 4),
+                rows_per_image: Some(image.height),
+            },
+            image.texture.size(),
+        );
+    }
+
+    /// Clears `target` to black and draws `draws` in order. Rectangles are
+    /// cut to the target (the viewport may not leave it).
+    pub fn draw(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        target_size: (u32, u32),
+        draws: &[Draw],
+    ) {
+        for draw in draws {
+            let taps = |source: u32, shown: f32| {
+                ((source as f32 / shown.max(1.0)).ceil() as u32).clamp(1, MAX_TAPS)
+            };
+            let mut params = [0u8; PARAMS_BYTES as usize];
+            params[0..4].copy_from_slice(&draw.brightness.to_le_bytes());
+            params[4..8].copy_from_slice(&taps(draw.image.width, draw.rect.width).to_le_bytes());
+            params[8..12].copy_from_slice(&taps(draw.image.height, draw.rect.height).to_le_bytes());
+            queue.write_buffer(&draw.image.params, 0, &params);
+        }
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("framewire tiles"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: target,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+                depth_slice: None,
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        let (target_width, target_height) = (target_size.0 as f32, target_size.1 as f32);
+        for draw in draws {
+            let x = draw.rect.x.clamp(0.0, target_width);
+            let y = draw.rect.y.clamp(0.0, target_height);
+            let width = draw.rect.width.min(target_width - x);
+            let height = draw.rect.height.min(target_height - y);
+            if width < 1.0 || height < 1.0 {
+                continue;
+            }
+            pass.set_pipeline(if draw.blend {
+                &self.blended
+            } else {
+                &self.opaque
+            });
+            pass.set_viewport(x, y, width, height, 0.0, 1.0);
+            pass.set_bind_group(0, &draw.image.bind_group, &[]);
+            pass.draw(0..4, 0..1);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The window's tiles: which stream shows where, whether it is live, and the
+//! figures its overlay shows.
+//!
+//! A tile belongs to a stream *name*, so a sender that reconnects comes back
+//! to its own tile. A stream stops being live when no frame has come for
+//! [`stale_after`] its usual frame interval (half a second at 30 fps), and
+//! then is shown as stale with the time since its last frame, or as
+//! disconnected once its connection has closed. Everything here is plain
+//! state and arithmetic, tested without a display; the GPU textures are
+//! only carried along.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::snapshot::Picture;
+use crate::stats::StreamStats;
+
+use super::renderer::GpuImage;
+
+/// The most tiles the grid shows (4x4).
+pub const MAX_TILES: usize = 16;
+/// A stream is stale after this long without a frame, at least.
+const STALE_MIN: Duration = Duration::from_millis(500);
+/// ... or after this many of its usual frame intervals, if that is longer.
+const STALE_INTERVALS: f64 = 2.5;
+
+/// How a tile's stream is doing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Status {
+    Live,
+    /// No frame for this long.
+    Stale(Duration),
+    Disconnected,
+}
+
+impl Status {
+    /// The warning drawn over the picture, if any: "stale 3.2 s" (tenths
+    /// for the first 10 s, then whole seconds) or "disconnected".
+    pub fn marker(self) -> Option<String> {
+        match self {
+            Status::Live => None,
+            Status::Stale(since) if since < Duration::from_secs(10) => {
+                Some(format!("stale {:.1} s", since.as_secs_f64()))
+            }
+            Status::Stale(since) => Some(format!("stale {} s", since.as_secs())),
+            Status::Disconnected => Some("disconnected".into()),
+        }
+    }
+
+    /// When the marker text changes next, if it does by itself.
+    pub fn next_change(self, now: Instant) -> Option<Instant> {
+        match self {
+            Status::Stale(since) if since < Duration::from_secs(10) => {
+                Some(now + Duration::from_millis(100 - (since.as_millis() % 100) as u64))
+            }
+            Status::Stale(since) => {
+                Some(now + Duration::from_millis(1000 - (since.as_millis() % 1000) as u64))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// How long a stream with `frame_interval` may go without a frame before
+/// it is flagged stale.
+pub fn stale_after(frame_interval: Duration) -> Duration {
+    frame_interval.mul_f64(STALE_INTERVALS).max(STALE_MIN)
+}
+
+/// The status of a stream that last delivered `since_last_frame` ago.
+pub fn status(since_last_frame: Duration, frame_interval: Duration, connected: bool) -> Status {
+    if !connected {
+        Status::Disconnected
+    } else if since_last_frame >= stale_after(frame_interval) {
+        Status::Stale(since_last_frame)
+    } else {
+        Status::Live
+    }
+}
+
+/// Where a new stream goes.
+#[derive(Debug, PartialEq)]
+pub enum Placement {
+    /// Its name's tile (its earlier connection is gone or has gone quiet).
+    Return(usize),
+    /// A new tile at the end.
+    Add,
+    /// All tiles are taken: this disconnected one makes room.
+    Replace(usize),
+    /// All tiles are taken by live streams.
+    NoRoom,
+}
+
+/// Chooses the tile for a stream called `name`, given each tile's name and
+/// whether its stream is still live.
+pub fn place<'a>(tiles: impl Iterator<Item = (&'a str, Status)> + Clone, name: &str) -> Placement {
+    if let Some(index) = tiles
+        .clone()
+        .position(|(tile_name, status)| tile_name == name && status != Status::Live)
+    {
+        return Placement::Return(index);
+    }
+    if tiles.clone().count() < MAX_TILES {
+        return Placement::Add;
+    }
+    match tiles
+        .clone()
+        .position(|(_, status)| status == Status::Disconnected)
+    {
+        Some(index) => Placement::Replace(index),
+        None => Placement::NoRoom,
+    }
+}
+
+/// What a tile shows.
+pub struct Tile {
+    pub name: String,
+    pub stream: Arc<StreamStats>,
+    /// The picture on screen, at its native size, kept for snapshots.
+    pub picture: Picture,
+    pub capture_time_us: u64,
+    pub texture: Option<GpuImage>,
+    /// Uploaded but not presented yet.
+    pub unshown: bool,
+    pub last_frame_at: Instant,
+    /// Smoothed time between frames.
+    pub frame_interval: Duration,
+    pub overlay: Option<TextTexture>,
+    pub marker: Option<TextTexture>,
+    pub figures: Figures,
+}
+
+/// A label on the GPU and the text it shows, so it is redrawn only on change.
+pub struct TextTexture {
+    pub text: String,
+    /// The largest scale and width it was drawn for.
+    pub fitted_to: (u32, u32),
+    pub image: GpuImage,
+}
+
+/// The overlay's figures, measured between two refreshes.
+#[derive(Default)]
+pub struct Figures {
+    pub text: Vec<String>,
+    shown: u64,
+    shown_then: u64,
+    bytes_then: u64,
+    /// Capture→display latencies (ms) since the last refresh.
+    latencies_ms: Vec<f64>,
+}
+
+impl Tile {
+    pub fn new(stream: Arc<StreamStats>, now: Instant) -> Tile {
+        Tile {
+            name: stream.name(),
+            figures: Figures {
+                bytes_then: stream.bytes.load(Ordering::Relaxed),
+                ..Figures::default()
+            },
+            stream,
+            picture: Picture::default(),
+            capture_time_us: 0,
+            texture: None,
+            unshown: false,
+            last_frame_at: now,
+            frame_interval: Duration::from_millis(33),
+            overlay: None,
+            marker: None,
+        }
+    }
+
+    /// A frame arrived: note when, to know the stream's rhythm.
+    pub fn note_frame(&mut self, now: Instant) {
+        let interval = now.saturating_duration_since(self.last_frame_at);
+        // An exponential average over about 8 frames; a long gap (the
+        // stream was stale) is not taken as its rhythm.
+        if interval < Duration::from_secs(5) {
+            self.frame_interval = self.frame_interval.mul_f64(0.875) + interval.mul_f64(0.125);
+        }
+        self.last_frame_at = now;
+    }
+
+    pub fn status(&self, now: Instant) -> Status {
+        status(
+            now.saturating_duration_since(self.last_frame_at),
+            self.frame_interval,
+            self.stream.connected.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The uploaded frame was presented at Unix time `now_us`.
+    pub fn note_shown(&mut self, now_us: u64) {
+        self.unshown = false;
+        self.figures.shown += 1;
+        StreamStats::add(&self.stream.shown, 1);
+        if self.capture_time_us != 0 && now_us >= self.capture_time_us {
+            if self.figures.latencies_ms.len() >= 1000 {
+                self.figures.latencies_ms.clear(); // refreshes stopped: do not grow
+            }
+            let latency_ms = (now_us - self.capture_time_us) as f64 / 1000.0;
+            self.figures.latencies_ms.push(latency_ms);
+        }
+    }
+
+    /// Recomputes the overlay's lines over the `elapsed` since the last time.
+    pub fn refresh_figures(&mut self, elapsed: Duration) {
+        let stream = &self.stream;
+        let seconds = elapsed.as_secs_f64().max(1e-3);
+        let figures = &mut self.figures;
+        let fps = (figures.shown - figures.shown_then) as f64 / seconds;
+        figures.shown_then = figures.shown;
+        let bytes = stream.bytes.load(Ordering::Relaxed);
+        let kbits = bytes.saturating_sub(figures.bytes_then) as f64 * 8.0 / 1000.0 / seconds;
+        figures.bytes_then = bytes;
+        let latency = median(&mut figures.latencies_ms)
+            .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
+        figures.latencies_ms.clear();
+        let dropped = [
+            &stream.sequence_gaps,
+            &stream.dropped_before_decode,
+            &stream.dropped_before_show,
+        ]
+        .iter()
+        .map(|counter| counter.load(Ordering::Relaxed))
+        .sum::<u64>();
+        figures.text = vec![
+            format!(
+                "{}  {}x{}",
+                self.name, self.picture.width, self.picture.height
+            ),
+            format!("{fps:.0} fps  {latency}  {kbits:.0} kbit/s  dropped {dropped}"),
+        ];
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME_30FPS: Duration = Duration::from_millis(33);
+
+    #[test]
+    fn a_stream_is_flagged_stale_within_a_second_and_disconnected_when_gone() {
+        let ms = Duration::from_millis;
+        assert_eq!(status(ms(40), FRAME_30FPS, true), Status::Live);
+        assert_eq!(status(ms(499), FRAME_30FPS, true), Status::Live);
+        assert_eq!(status(ms(500), FRAME_30FPS, true), Status::Stale(ms(500)));
+        // A slow stream (2 fps) is not flagged between two of its frames.
+        assert_eq!(status(ms(600), ms(500), true), Status::Live);
+        assert_eq!(status(ms(1300), ms(500), true), Status::Stale(ms(1300)));
+        assert_eq!(status(ms(10), FRAME_30FPS, false), Status::Disconnected);
+    }
+
+    #[test]
+    fn markers_count_tenths_then_seconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(Status::Live.marker(), None);
+        assert_eq!(Status::Stale(ms(3240)).marker().unwrap(), "stale 3.2 s");
+        assert_eq!(Status::Stale(ms(75_900)).marker().unwrap(), "stale 75 s");
+        assert_eq!(Status::Disconnected.marker().unwrap(), "disconnected");
+        let now = Instant::now();
+        assert_eq!(Status::Stale(ms(3240)).next_change(now), Some(now + ms(60)));
+        assert_eq!(
+            Status::Stale(ms(75_900)).next_change(now),
+            Some(now + ms(100))
+        );
+        assert_eq!(Status::Disconnected.next_change(now), None);
+    }
+
+    #[test]
+    fn a_reconnecting_sender_returns_to_its_own_tile() {
+        let live = Status::Live;
+        let gone = Status::Disconnected;
+        let quiet = Status::Stale(Duration::from_secs(3));
+        let tiles = [("porch", gone), ("garden", live)];
+        assert_eq!(place(tiles.into_iter(), "porch"), Placement::Return(0));
+        assert_eq!(place(tiles.into_iter(), "attic"), Placement::Add);
+        // The old connection has not timed out yet but has gone quiet.
+        let tiles = [("porch", live), ("garden", quiet)];
+        assert_eq!(place(tiles.into_iter(), "garden"), Placement::Return(1));
+        // Two live senders with one name get a tile each.
+        assert_eq!(place(tiles.into_iter(), "porch"), Placement::Add);
+    }
+
+    #[test]
+    fn a_full_grid_gives_a_disconnected_tile_away_but_never_a_live_one() {
+        let names: Vec<String> = (0..MAX_TILES).map(|i| format!("cam{i}")).collect();
+        let mut statuses = vec![Status::Live; MAX_TILES];
+        let tiles = || names.iter().map(String::as_str).zip(statuses.clone());
+        assert_eq!(place(tiles(), "new"), Placement::NoRoom);
+        statuses[5] = Status::Disconnected;
+        let tiles = || names.iter().map(String::as_str).zip(statuses.clone());
+        assert_eq!(place(tiles(), "new"), Placement::Replace(5));
+    }
+}
