@@ -250,18 +250,41 @@ fn on_a_hidpi_screen_the_window_and_its_text_scale_up() {
 #[test]
 fn two_streams_tile_side_by_side() {
     let mut window = WindowReceiver::start("window-two", (1280, 720));
-    let _left = window.stream("left");
+    let left = window.stream("left");
     let _right = window.stream("right");
     std::thread::sleep(Duration::from_secs(2));
     let screen = window.xvfb.screenshot();
-    window.receiver.stop();
     // Two tiles of 639x720 with a 2-pixel gap; each 4:3 picture is 639x479
     // centred in its tile.
-    assert_pattern_at(&screen, (0.0, 121.0, 639.0, 479.0), "left tile");
-    assert_pattern_at(&screen, (641.0, 121.0, 639.0, 479.0), "right tile");
+    let (left_tile, right_tile) = ((0.0, 121.0, 639.0, 479.0), (641.0, 121.0, 639.0, 479.0));
+    assert_pattern_at(&screen, left_tile, "left tile");
+    assert_pattern_at(&screen, right_tile, "right tile");
     for (x, y) in [(320, 60), (960, 660), (640, 360)] {
         screen.assert_colour(x, y, [0, 0, 0], 0, "bars and gap");
     }
+
+    // 2 shows the second stream alone, filling the window; 0 goes back.
+    window.xvfb.press("2");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_pattern_at(
+        &window.xvfb.screenshot(),
+        (160.0, 0.0, 960.0, 720.0),
+        "stream 2 alone",
+    );
+    window.xvfb.press("0");
+
+    // The left sender goes away and comes back: to its own tile, live.
+    drop(left);
+    window
+        .receiver
+        .process
+        .wait_for_log("sender 'left'", Duration::from_secs(10));
+    let _left_again = window.stream("left");
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = window.xvfb.screenshot();
+    assert_pattern_at(&screen, left_tile, "left tile after the reconnect");
+    assert_pattern_at(&screen, right_tile, "right tile after the reconnect");
+    window.receiver.stop();
 }
 
 #[test]
@@ -362,5 +385,59 @@ fn keys_toggle_the_overlay_and_save_a_snapshot_at_native_size() {
     let snapshot = Image::read_png(&path);
     assert_eq!((snapshot.width, snapshot.height), (640, 480), "native size");
     assert_shows_pattern_bars(&snapshot);
+
+    // The pattern's clock moves on screen, until Space pauses the display.
+    let moving = |a: &Image, b: &Image| a.rgba != b.rgba;
+    let before = window.xvfb.screenshot();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        moving(&before, &window.xvfb.screenshot()),
+        "live: the picture changes"
+    );
+    window.xvfb.press("space");
+    std::thread::sleep(Duration::from_secs(1));
+    let paused = window.xvfb.screenshot();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !moving(&paused, &window.xvfb.screenshot()),
+        "paused: the picture stands still"
+    );
+
+    // Q quits, with the usual report.
+    window.xvfb.press("q");
+    let status = window.receiver.process.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "Q quits cleanly");
+    assert!(field(&window.receiver.report(), "frames_received") > 0);
+}
+
+#[test]
+fn an_idle_window_draws_nothing_and_each_frame_is_drawn_once() {
+    let mut window = WindowReceiver::start("window-idle", (1280, 720));
+    std::thread::sleep(Duration::from_secs(3)); // idle: no senders
+    let mut sender = start_sender(
+        &window.receiver.address(),
+        &[
+            "--size", "320x240", "--fps", "10", "--frames", "30", "--name", "slow",
+        ],
+    );
+    assert!(sender.wait_exit(Duration::from_secs(20)).success());
+    std::thread::sleep(Duration::from_secs(3)); // idle again, one stream gone
     window.receiver.stop();
+    let line = window
+        .receiver
+        .process
+        .wait_for_log("the window drew ", Duration::from_secs(1));
+    let number = |label: &str| -> u64 {
+        let before = &line[..line.find(label).unwrap()];
+        before.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let (draws, frames) = (number(" times"), number(" new frames"));
+    println!("{line}");
+    assert!(frames >= 25, "{line}");
+    // Besides one draw per frame: the first (waiting for senders), the
+    // stale and disconnected markers as they change, a few resizes.
+    assert!(
+        draws <= frames + 40,
+        "frames are not drawn twice and idle is idle: {line}"
+    );
 }

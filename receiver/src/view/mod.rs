@@ -135,6 +135,7 @@ impl WindowView {
             figures_refreshed_at: Instant::now(),
             title: String::new(),
             redraw_wanted: false,
+            redraws: 0,
             error: None,
         };
         Ok((WindowView { event_loop, app }, sink))
@@ -150,6 +151,14 @@ impl WindowView {
         event_loop
             .run_app(&mut app)
             .context("the window's event loop failed")?;
+        log::info!(
+            "the window drew {} times, for {} new frames",
+            app.redraws,
+            app.tiles
+                .iter()
+                .map(|tile| tile.stream.shown.load(Ordering::Relaxed))
+                .sum::<u64>()
+        );
         app.error.map_or(Ok(()), Err)
     }
 }
@@ -229,6 +238,8 @@ struct App {
     title: String,
     /// Something changed that the screen does not show yet.
     redraw_wanted: bool,
+    /// Times the window was drawn (for the log: with no change, none).
+    redraws: u64,
     error: Option<anyhow::Error>,
 }
 
@@ -473,6 +484,7 @@ impl App {
             log::warn!("cannot present a frame: {error}");
             return;
         }
+        self.redraws += 1;
         let now_us = framewire_proto::unix_time_us();
         for (index, _) in visible {
             let tile = &mut self.tiles[index];

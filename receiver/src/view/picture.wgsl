@@ -1,7 +1,7 @@
 // Draws one picture into the viewport the renderer sets: two triangles
 // covering exactly it (a software rasteriser pays for every pixel of a
 // bigger triangle), sampled with linear filtering. When the picture is shrunk
-// (taps > 1) each screen pixel averages taps x taps bilinear samples spread
+// over twice (taps > 1) each screen pixel averages taps x taps bilinear samples spread
 // over its footprint, so a 1080p stream in a small tile stays smooth rather
 // than shimmering. Brightness dims stale pictures.
 

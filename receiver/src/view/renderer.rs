@@ -40,8 +40,11 @@ pub struct Renderer {
 
 /// The shader's `Params`: brightness and the number of taps on each axis.
 const PARAMS_BYTES: u64 = 16;
-/// At most this many taps per axis when shrinking (a 4x reduction is smooth).
-const MAX_TAPS: u32 = 4;
+/// At most this many taps per axis when shrinking. Each bilinear tap
+/// averages about two texels per axis, so two taps spread over a pixel's
+/// footprint cover a 4x reduction, for 4 samples a pixel (a software
+/// rasteriser pays for every one).
+const MAX_TAPS: u32 = 2;
 
 impl Renderer {
     pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Renderer {
@@ -215,7 +218,7 @@ impl Renderer {
     ) {
         for draw in draws {
             let taps = |source: u32, shown: f32| {
-                ((source as f32 / shown.max(1.0)).ceil() as u32).clamp(1, MAX_TAPS)
+                ((source as f32 / shown.max(1.0) / 2.0).ceil() as u32).clamp(1, MAX_TAPS)
             };
             let mut params = [0u8; PARAMS_BYTES as usize];
             params[0..4].copy_from_slice(&draw.brightness.to_le_bytes());
