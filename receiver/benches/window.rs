@@ -1,9 +1,11 @@
 //! What the window costs: the real receiver with its window on a private
 //! Xvfb screen (Mesa's lavapipe, so "GPU" work is CPU work here), fed by 0
-//! (idle), 1 and 4 test-pattern senders, each at `--size`/`--fps`. For each
-//! case it prints the receiver's CPU use over the measured seconds (from
-//! /proc, after a warm-up), the X server's, and the frames shown per second
-//! and capture→decoded latency from the receiver's report.
+//! (idle), 1 and 4 test-pattern senders, each at `--size`/`--fps`, and the
+//! same streams into a headless receiver, which only decodes: the
+//! difference is what showing them costs. For each case it prints the
+//! receiver's CPU use over the measured seconds (from /proc, after a
+//! warm-up), the X server's, and the frames shown per second and
+//! capture→decoded latency from the receiver's report.
 //!
 //! cargo bench -p framewire-receiver --bench window -- [--seconds 10] [--size 1280x720] [--fps 30]
 //!
@@ -75,13 +77,20 @@ fn start_xvfb() -> (Child, String) {
 
 struct Measured {
     streams: usize,
+    headless: bool,
     receiver_cpu_percent: f64,
     xvfb_cpu_percent: f64,
     shown_fps: f64,
     latency_p50_ms: f64,
 }
 
-fn measure(streams: usize, options: &Options, xvfb_pid: u32, display: &str) -> Measured {
+fn measure(
+    streams: usize,
+    headless: bool,
+    options: &Options,
+    xvfb_pid: u32,
+    display: &str,
+) -> Measured {
     let (sender_binary, receiver_binary) = binaries();
     let report_path = std::env::temp_dir().join(format!(
         "framewire-window-bench-{}.json",
@@ -89,15 +98,16 @@ fn measure(streams: usize, options: &Options, xvfb_pid: u32, display: &str) -> M
     ));
     // SAFETY: the benchmark is single-threaded at this point.
     unsafe { std::env::set_var("DISPLAY", display) };
-    let (receiver, log) = spawn(
-        &receiver_binary,
-        &[
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--stats-json".into(),
-            report_path.display().to_string(),
-        ],
-    );
+    let mut receiver_args = vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".into(),
+        "--stats-json".into(),
+        report_path.display().to_string(),
+    ];
+    if headless {
+        receiver_args.push("--headless".into());
+    }
+    let (receiver, log) = spawn(&receiver_binary, &receiver_args);
     let line = wait_for_line(&log, "listening on ");
     let address = line
         .rsplit("listening on ")
@@ -147,6 +157,7 @@ fn measure(streams: usize, options: &Options, xvfb_pid: u32, display: &str) -> M
     let shown = report["frames_shown"].as_f64().unwrap_or(0.0);
     Measured {
         streams,
+        headless,
         receiver_cpu_percent: receiver_cpu / elapsed * 100.0,
         xvfb_cpu_percent: xvfb_cpu / elapsed * 100.0,
         shown_fps: shown / (elapsed + WARM_UP.as_secs_f64()),
@@ -170,18 +181,26 @@ fn main() {
         options.fps
     );
     println!(
-        "| streams | receiver CPU (% of a core) | Xvfb CPU | frames shown/s (all streams) | capture→decoded p50 ms (slowest stream) |"
+        "| streams | receiver | receiver CPU (% of a core) | Xvfb CPU | frames shown/s (all streams) | capture→decoded p50 ms (slowest stream) |"
     );
-    println!("|---|---|---|---|---|");
-    for streams in [0, 1, 4] {
-        let measured = measure(streams, &options, xvfb.id(), &display);
+    println!("|---|---|---|---|---|---|");
+    for (streams, headless) in [(0, false), (1, false), (4, false), (1, true), (4, true)] {
+        let measured = measure(streams, headless, &options, xvfb.id(), &display);
+        let latency = match measured.latency_p50_ms {
+            ms if ms.is_nan() => "-".to_owned(),
+            ms => format!("{ms:.1}"),
+        };
         println!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {latency} |",
             measured.streams,
+            if measured.headless {
+                "headless"
+            } else {
+                "window"
+            },
             measured.receiver_cpu_percent,
             measured.xvfb_cpu_percent,
             measured.shown_fps,
-            measured.latency_p50_ms
         );
     }
     let _ = xvfb.kill();

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use framewire_proto::shutdown::StopSignal;
-use pixels::{Pixels, SurfaceTexture};
+use pixels::{Pixels, PixelsBuilder, SurfaceTexture};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, WindowEvent};
@@ -46,7 +46,7 @@ const NOTICE_TIME: Duration = Duration::from_secs(4);
 /// The overlay is sized for lines this long, whatever its figures say.
 const OVERLAY_COLUMNS: usize = 44;
 /// Brightness of a picture that is no longer live.
-const DIMMED: f32 = 0.3;
+const DIMMED: f32 = 0.55;
 
 /// The keys, for `--help` and the README.
 pub const KEYS_HELP: &str = "Keys in the window: 1-9 show one stream alone, 0 or Tab the grid; \
@@ -253,9 +253,7 @@ impl App {
                 .create_window(attributes)
                 .context("cannot create a window")?,
         );
-        let size = window.inner_size();
-        let surface = SurfaceTexture::new(size.width.max(1), size.height.max(1), window.clone());
-        let pixels = Pixels::new(1, 1, surface).map_err(|error| {
+        let pixels = open_surface(&window).map_err(|error| {
             anyhow::anyhow!(
                 "cannot draw in the window: {error}. It needs a Vulkan, Metal or DirectX 12 driver \
                  (on Debian/Ubuntu without a GPU: sudo apt-get install mesa-vulkan-drivers); \
@@ -663,6 +661,28 @@ impl App {
             texture: None,
         });
         self.redraw_wanted = true;
+    }
+}
+
+/// The GPU surface of `window`, in the plain (not sRGB) 8-bit format that
+/// every backend offers, so pictures are filtered and blended in their own
+/// gamma like every video player does, and a software renderer (Mesa's
+/// lavapipe) does not pay for an sRGB encode per pixel: half the cost of a
+/// 720p frame there. Should a driver refuse it, the surface's own choice.
+fn open_surface(window: &Arc<Window>) -> Result<Pixels<'static>, pixels::Error> {
+    let size = window.inner_size();
+    let surface = || SurfaceTexture::new(size.width.max(1), size.height.max(1), window.clone());
+    let plain = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        PixelsBuilder::new(1, 1, surface())
+            .surface_texture_format(pixels::wgpu::TextureFormat::Bgra8Unorm)
+            .build()
+    }));
+    match plain {
+        Ok(Ok(pixels)) => Ok(pixels),
+        _ => {
+            log::info!("the display refuses a plain BGRA surface; using its default format");
+            Pixels::new(1, 1, surface())
+        }
     }
 }
 

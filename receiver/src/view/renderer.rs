@@ -5,8 +5,9 @@
 //! uploaded once per new frame; a redraw places each one in its rectangle by
 //! setting the viewport and lets the shader (`picture.wgsl`) scale it with
 //! linear filtering, up or down, at any fractional scale. Labels are small
-//! textures blended on top. The textures are sRGB, so filtering and
-//! blending happen in linear light. Nothing here knows about streams.
+//! textures blended on top. Textures and target are plain 8-bit (see
+//! `open_surface`): filtering happens on the pictures' own gamma-encoded
+//! values, as in video players. Nothing here knows about streams.
 
 use pixels::wgpu;
 
@@ -149,7 +150,7 @@ impl Renderer {
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8UnormSrgb,
+            format: wgpu::TextureFormat::Rgba8Unorm,
             usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
