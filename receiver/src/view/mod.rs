@@ -127,6 +127,7 @@ impl WindowView {
             window: None,
             gpu: None,
             tiles: Vec::new(),
+            not_shown: Vec::new(),
             selected: None,
             overlay_visible: true,
             paused: false,
@@ -227,6 +228,8 @@ struct App {
     window: Option<Arc<Window>>,
     gpu: Option<Gpu>,
     tiles: Vec<Tile>,
+    /// Streams left out because every tile shows a live one.
+    not_shown: Vec<Arc<StreamStats>>,
     /// The tile shown alone (keys 1-9), or the grid.
     selected: Option<usize>,
     overlay_visible: bool,
@@ -320,10 +323,16 @@ impl App {
                 Some(self.tiles.len() - 1)
             }
             Placement::NoRoom => {
-                log::warn!(
-                    "stream '{name}' is not shown: all {} tiles show live streams",
-                    tiles::MAX_TILES
-                );
+                // Said once per stream, not once per frame.
+                self.not_shown
+                    .retain(|stream| stream.connected.load(Ordering::Relaxed));
+                if !self.not_shown.iter().any(|s| s.id == tile.stream.id) {
+                    log::warn!(
+                        "stream '{name}' is not shown: all {} tiles show live streams",
+                        tiles::MAX_TILES
+                    );
+                    self.not_shown.push(tile.stream);
+                }
                 None
             }
         }
