@@ -171,3 +171,27 @@ fn a_receiver_killed_mid_recording_leaves_every_segment_playable() {
     );
     assert!(decodes_cleanly(&files[2]), "{}", files[2].display());
 }
+
+#[test]
+fn a_recording_directory_that_cannot_be_made_is_a_clear_start_up_error() {
+    let dir = scratch_dir("record-bad-dir");
+    let not_a_directory = dir.join("file");
+    std::fs::write(&not_a_directory, b"in the way").unwrap();
+    let mut receiver = Process::start(
+        &receiver_binary(),
+        &[
+            "--headless",
+            "--listen",
+            "127.0.0.1:0",
+            "--record",
+            not_a_directory.join("recordings").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let status = receiver.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    receiver.wait_for_log(
+        "cannot create the recording directory",
+        Duration::from_secs(1),
+    );
+}

@@ -530,11 +530,17 @@ impl App {
         if now >= self.figures_refreshed_at + FIGURES_INTERVAL {
             let elapsed = now - self.figures_refreshed_at;
             self.figures_refreshed_at = now;
-            for tile in &mut self.tiles {
+            for (index, tile) in self.tiles.iter_mut().enumerate() {
                 tile.refresh_figures(elapsed);
                 // A live tile's overlay changes with its next frame; a
-                // stopped one would not show its new figures otherwise.
-                if tile.status(now) != Status::Live && self.overlay_visible {
+                // stopped one would not show its new figures otherwise
+                // (once: then they stay the same).
+                let shown = tile.overlay.as_ref().map(|overlay| &overlay.text);
+                if self.overlay_visible
+                    && tile.status(now) != Status::Live
+                    && shown != Some(&tile.figures.text.join("\n"))
+                    && self.selected.is_none_or(|selected| selected == index)
+                {
                     self.redraw_wanted = true;
                 }
             }
