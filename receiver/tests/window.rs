@@ -161,6 +161,28 @@ impl WindowReceiver {
         }
     }
 
+    /// Presses `key` in the window until the receiver logs `action`. Under
+    /// load a synthetic key press now and then races the window's focus
+    /// and is lost; a user would press again, and so does this.
+    fn press(&self, key: &str, action: &str) {
+        for attempt in 1..=3 {
+            let before = self.receiver.process.count_log(action);
+            self.xvfb.press(key);
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while std::time::Instant::now() < deadline {
+                if self.receiver.process.count_log(action) > before {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("key {key}: no '{action}' in the log after attempt {attempt}");
+        }
+        panic!(
+            "the window does not react to {key}; its log:\n{}",
+            self.receiver.process.log_text()
+        );
+    }
+
     /// Starts a 640x480 test-pattern sender called `name` and waits until
     /// its frames are on screen.
     fn stream(&self, name: &str) -> Process {
@@ -264,14 +286,14 @@ fn two_streams_tile_side_by_side() {
     }
 
     // 2 shows the second stream alone, filling the window; 0 goes back.
-    window.xvfb.press("2");
+    window.press("2", "showing 'right' alone");
     std::thread::sleep(Duration::from_secs(1));
     assert_pattern_at(
         &window.xvfb.screenshot(),
         (160.0, 0.0, 960.0, 720.0),
         "stream 2 alone",
     );
-    window.xvfb.press("0");
+    window.press("0", "showing the grid");
 
     // The left sender goes away and comes back: to its own tile, live.
     drop(left);
@@ -365,7 +387,7 @@ fn keys_toggle_the_overlay_and_save_a_snapshot_at_native_size() {
     let with_overlay = window.xvfb.screenshot();
     let grey = with_overlay.rgb_at(x, y);
     assert!(grey[0] < 200, "overlay box at ({x}, {y}): {grey:?}");
-    window.xvfb.press("i");
+    window.press("i", "overlay off");
     std::thread::sleep(Duration::from_millis(500));
     window.xvfb.screenshot().assert_colour(
         x,
@@ -375,7 +397,7 @@ fn keys_toggle_the_overlay_and_save_a_snapshot_at_native_size() {
         "white bar without the overlay",
     );
 
-    window.xvfb.press("s");
+    window.press("s", "saved a snapshot of 'keys' to ");
     let line = window
         .receiver
         .process
@@ -394,7 +416,7 @@ fn keys_toggle_the_overlay_and_save_a_snapshot_at_native_size() {
         moving(&before, &window.xvfb.screenshot()),
         "live: the picture changes"
     );
-    window.xvfb.press("space");
+    window.press("space", "display paused");
     std::thread::sleep(Duration::from_secs(1));
     let paused = window.xvfb.screenshot();
     std::thread::sleep(Duration::from_millis(500));
@@ -404,7 +426,7 @@ fn keys_toggle_the_overlay_and_save_a_snapshot_at_native_size() {
     );
 
     // Q quits, with the usual report.
-    window.xvfb.press("q");
+    window.press("q", "quitting (key)");
     let status = window.receiver.process.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "Q quits cleanly");
     assert!(field(&window.receiver.report(), "frames_received") > 0);

@@ -584,37 +584,55 @@ impl App {
         }
     }
 
+    /// Carries out a key press; each action is logged.
     fn press(&mut self, key: Key, event_loop: &ActiveEventLoop) {
         let character = match &key {
             Key::Character(text) => text.to_ascii_lowercase(),
             _ => String::new(),
         };
+        let was_selected = self.selected;
         match (key.as_ref(), character.as_str()) {
-            (Key::Named(NamedKey::Escape), _) | (_, "q") => event_loop.exit(),
-            (Key::Named(NamedKey::Tab), _) | (_, "0") => self.selected = None,
+            (Key::Named(NamedKey::Escape), _) | (_, "q") => {
+                log::info!("quitting (key)");
+                event_loop.exit();
+            }
+            (Key::Named(NamedKey::Tab), _) | (_, "0") => {
+                log::info!("showing the grid");
+                self.selected = None;
+            }
             (_, digit @ ("1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9")) => {
                 let index = digit.parse::<usize>().unwrap_or(1) - 1;
-                if index < self.tiles.len() {
-                    self.selected = Some(index);
-                    self.tiles[index].unshown |= self.tiles[index].picture.width > 0;
-                }
+                let Some(tile) = self.tiles.get_mut(index) else {
+                    return;
+                };
+                log::info!("showing '{}' alone", tile.name);
+                tile.unshown |= tile.picture.width > 0; // its texture may be behind
+                self.selected = Some(index);
             }
             (_, "i") => {
                 self.overlay_visible = !self.overlay_visible;
+                log::info!(
+                    "overlay {}",
+                    if self.overlay_visible { "on" } else { "off" }
+                );
                 self.figures_refreshed_at = Instant::now() - FIGURES_INTERVAL;
             }
             (_, "s") => self.save_snapshots(),
-            (Key::Named(NamedKey::Space), _) => self.paused = !self.paused,
+            (Key::Named(NamedKey::Space), _) => {
+                self.paused = !self.paused;
+                log::info!("display {}", if self.paused { "paused" } else { "resumed" });
+            }
             (Key::Named(NamedKey::F11), _) | (_, "f") => {
                 if let Some(window) = &self.window {
                     let fullscreen = window.fullscreen().is_none();
+                    log::info!("fullscreen {}", if fullscreen { "on" } else { "off" });
                     window.set_fullscreen(fullscreen.then_some(Fullscreen::Borderless(None)));
                 }
             }
             _ => return,
         }
-        if self.selected.is_none() {
-            // Back to the grid: every tile shows its newest picture.
+        if was_selected.is_some() && self.selected.is_none() {
+            // Back to the grid: hidden tiles' textures are behind.
             for tile in &mut self.tiles {
                 tile.unshown |= tile.picture.width > 0;
             }
