@@ -84,20 +84,12 @@ struct Measured {
     latency_p50_ms: f64,
 }
 
-fn measure(
-    streams: usize,
-    headless: bool,
-    options: &Options,
-    xvfb_pid: u32,
-    display: &str,
-) -> Measured {
+fn measure(streams: usize, headless: bool, options: &Options, xvfb_pid: u32) -> Measured {
     let (sender_binary, receiver_binary) = binaries();
     let report_path = std::env::temp_dir().join(format!(
         "framewire-window-bench-{}.json",
         std::process::id()
     ));
-    // SAFETY: the benchmark is single-threaded at this point.
-    unsafe { std::env::set_var("DISPLAY", display) };
     let mut receiver_args = vec![
         "--listen".to_owned(),
         "127.0.0.1:0".into(),
@@ -173,6 +165,9 @@ fn measure(
 fn main() {
     let options = options();
     let (mut xvfb, display) = start_xvfb();
+    // The receivers started below open their windows there.
+    // SAFETY: no other thread exists yet (log readers start with the programs).
+    unsafe { std::env::set_var("DISPLAY", display) };
     println!(
         "window benchmark: {} s per case after {} s warm-up, senders at {} and {} fps, Xvfb + lavapipe",
         options.seconds,
@@ -185,7 +180,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (streams, headless) in [(0, false), (1, false), (4, false), (1, true), (4, true)] {
-        let measured = measure(streams, headless, &options, xvfb.id(), &display);
+        let measured = measure(streams, headless, &options, xvfb.id());
         let latency = match measured.latency_p50_ms {
             ms if ms.is_nan() => "-".to_owned(),
             ms => format!("{ms:.1}"),

@@ -339,7 +339,7 @@ impl App {
     }
 
     fn is_visible(&self, index: usize) -> bool {
-        self.selected.is_none_or(|selected| selected == index)
+        shows(self.selected, index)
     }
 
     /// The visible tiles and their rectangles in the window.
@@ -367,7 +367,9 @@ impl App {
         };
         let now = Instant::now();
         let visible = self.visible_tiles(area);
-        // Textures and labels first; then the draw list borrows them.
+        // Textures and labels first, noting where each picture goes and
+        // whether it is live; then the draw list borrows the textures.
+        let mut placed = Vec::with_capacity(visible.len());
         for (index, tile_rect) in &visible {
             let tile = &mut self.tiles[*index];
             if tile.unshown && tile.picture.width > 0 {
@@ -389,7 +391,9 @@ impl App {
                 }
             }
             let picture = layout::fit(tile.picture.width, tile.picture.height, *tile_rect);
-            match tile.status(now).marker() {
+            let status = tile.status(now);
+            placed.push((*index, picture, status == Status::Live));
+            match status.marker() {
                 Some(marker) => gpu.label(
                     &mut tile.marker,
                     &[&marker],
@@ -443,13 +447,11 @@ impl App {
 
         let mut draws = Vec::new();
         let margin = (8.0 * scale).round();
-        for (index, tile_rect) in &visible {
-            let tile = &self.tiles[*index];
+        for &(index, picture, live) in &placed {
+            let tile = &self.tiles[index];
             let Some(texture) = &tile.texture else {
                 continue;
             };
-            let picture = layout::fit(texture.width, texture.height, *tile_rect);
-            let live = tile.status(now) == Status::Live;
             draws.push(Draw {
                 image: texture,
                 rect: picture,
@@ -511,8 +513,7 @@ impl App {
         for (index, tile) in self.tiles.iter().enumerate() {
             let status = tile.status(now);
             let shown_marker = tile.marker.as_ref().map(|m| &m.text);
-            if status.marker().as_ref() != shown_marker && self.selected.is_none_or(|s| s == index)
-            {
+            if status.marker().as_ref() != shown_marker && shows(self.selected, index) {
                 self.redraw_wanted = true;
             }
             match status {
@@ -539,7 +540,7 @@ impl App {
                 if self.overlay_visible
                     && tile.status(now) != Status::Live
                     && shown != Some(&tile.figures.text.join("\n"))
-                    && self.selected.is_none_or(|selected| selected == index)
+                    && shows(self.selected, index)
                 {
                     self.redraw_wanted = true;
                 }
@@ -717,6 +718,12 @@ fn open_surface(window: &Arc<Window>) -> Result<Pixels<'static>, pixels::Error> 
             Pixels::new(1, 1, surface())
         }
     }
+}
+
+/// Whether tile `index` is on screen when `selected` is shown alone (or
+/// the grid, when None).
+fn shows(selected: Option<usize>, index: usize) -> bool {
+    selected.is_none_or(|selected| selected == index)
 }
 
 /// A label drawn with its own size at `(x, y)`.

@@ -299,18 +299,31 @@ pub const PATTERN_BARS: [[u8; 3]; 8] = [
 
 /// Checks that `image` (the size the pattern was sent at) shows the bars where they belong.
 pub fn assert_shows_pattern_bars(image: &Image) {
+    let whole = (0.0, 0.0, image.width as f64, image.height as f64);
+    assert_pattern_at(image, whole, 8, "picture");
+}
+
+/// A picture's place in an image: left, top, width, height.
+pub type Placed = (f64, f64, f64, f64);
+
+/// Checks that the test pattern fills `placed` in `image` (a snapshot, or
+/// a screenshot where it was scaled): its colour bars, and the dark grey
+/// band under them, each within `tolerance`.
+pub fn assert_pattern_at(image: &Image, placed: Placed, tolerance: u8, what: &str) {
+    let (left, top, width, height) = placed;
     for (bar, colour) in PATTERN_BARS.iter().enumerate() {
-        let x = (2 * bar + 1) * image.width / 16;
-        image.assert_colour(x, image.height / 3, *colour, 8, &format!("bar {bar}"));
+        let x = left + (2 * bar + 1) as f64 * width / 16.0;
+        let y = top + height / 3.0;
+        let what = format!("{what}: bar {bar}");
+        image.assert_colour(x as usize, y as usize, *colour, tolerance, &what);
     }
-    // The band under the bars is dark grey.
-    image.assert_colour(
-        image.width - 4,
-        image.height * 2 / 3 + 4,
-        [40, 40, 40],
-        8,
-        "band",
+    // Right of the frame counter, above the moving square.
+    let (x, y) = (
+        left + width * 636.0 / 640.0,
+        top + height * 2.0 / 3.0 + height / 120.0,
     );
+    let what = format!("{what}: band");
+    image.assert_colour(x as usize, y as usize, [40, 40, 40], tolerance, &what);
 }
 
 /// Reads a u64 field of a JSON object, with a helpful message.
