@@ -6,9 +6,11 @@
 //! TCP server (one task per sender), a decoder thread per stream, the window
 //! or nothing, and the report printed on exit.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -205,42 +207,122 @@ fn run(args: Args) -> anyhow::Result<()> {
         None
     };
 
+    let shutdown = Arc::new(Shutdown {
+        finished: Mutex::new(false),
+        recorder,
+        demo_sender: Mutex::new(demo_sender),
+        registry,
+        snapshot_dir: args.snapshot_dir.clone(),
+        stats_json: args.stats_json.clone(),
+    });
     let result = match window {
-        Some(window) => window.run(&stop),
+        Some(window) => {
+            let window_closed = exit_if_the_window_hangs(stop.clone(), shutdown.clone());
+            let result = window.run(&stop);
+            let _ = window_closed.send(());
+            result
+        }
         None => {
             smol::block_on(stop.stopped());
             Ok(())
         }
     };
     stop.stop();
-    if let Some(recorder) = &recorder {
-        recorder.finish();
-    }
-    if let Some(mut sender) = demo_sender {
-        let _ = sender.kill();
-        let _ = sender.wait();
-    }
-    if let Some(directory) = &args.snapshot_dir {
-        for stream in registry.all() {
-            match snapshot::save_last_picture(directory, &stream) {
-                Ok(Some(path)) => log::info!(
-                    "saved the last picture of '{}' to {}",
-                    stream.name(),
-                    path.display()
-                ),
-                Ok(None) => {}
-                Err(error) => log::warn!("{error:#}"),
+    shutdown.finish()?;
+    result
+}
+
+/// How long the window may take to close once the receiver is asked to stop.
+const WINDOW_CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// Watches for a window that does not close after a stop request (a hung
+/// display server or GPU driver would keep the event loop from ever
+/// returning): after [`WINDOW_CLOSE_GRACE`] it finishes without the window and
+/// ends the process, so Ctrl-C and SIGTERM always stop the receiver with its
+/// recordings closed and its report written. Send on the returned channel
+/// once the window has closed.
+fn exit_if_the_window_hangs(stop: StopSignal, shutdown: Arc<Shutdown>) -> mpsc::Sender<()> {
+    let (window_closed, closed) = mpsc::channel();
+    std::thread::spawn(move || {
+        smol::block_on(stop.stopped());
+        if closed.recv_timeout(WINDOW_CLOSE_GRACE) != Err(RecvTimeoutError::Timeout) {
+            return;
+        }
+        log::error!(
+            "the window did not close within {WINDOW_CLOSE_GRACE:?} of the stop request \
+             (its display server or GPU driver is not responding); exiting without it"
+        );
+        let code = match shutdown.finish() {
+            Ok(()) => 0,
+            Err(error) => {
+                log::error!("{error:#}");
+                1
+            }
+        };
+        let _ = std::io::stdout().flush();
+        // SAFETY: `_exit` ends the process at once. Everything worth keeping
+        // is on disk or flushed above; exit handlers are skipped on purpose,
+        // as the hung window thread may hold locks they would need.
+        unsafe { libc::_exit(code) }
+    });
+    window_closed
+}
+
+/// The work left when the receiver stops, done exactly once: on the main
+/// thread, or by [`exit_if_the_window_hangs`] when the window is stuck.
+struct Shutdown {
+    /// Held while finishing, so a second caller waits for the first.
+    finished: Mutex<bool>,
+    recorder: Option<Arc<Recorder>>,
+    demo_sender: Mutex<Option<Child>>,
+    registry: Arc<Registry>,
+    snapshot_dir: Option<PathBuf>,
+    stats_json: Option<PathBuf>,
+}
+
+impl Shutdown {
+    /// Closes the recordings, stops the demo sender, saves each stream's last
+    /// picture (with `--snapshot-dir`) and prints and writes the report.
+    fn finish(&self) -> anyhow::Result<()> {
+        let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        if *finished {
+            return Ok(());
+        }
+        *finished = true;
+        if let Some(recorder) = &self.recorder {
+            recorder.finish();
+        }
+        if let Some(mut sender) = self
+            .demo_sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = sender.kill();
+            let _ = sender.wait();
+        }
+        if let Some(directory) = &self.snapshot_dir {
+            for stream in self.registry.all() {
+                match snapshot::save_last_picture(directory, &stream) {
+                    Ok(Some(path)) => log::info!(
+                        "saved the last picture of '{}' to {}",
+                        stream.name(),
+                        path.display()
+                    ),
+                    Ok(None) => {}
+                    Err(error) => log::warn!("{error:#}"),
+                }
             }
         }
+        let report = self.registry.report();
+        print!("{report}");
+        if let Some(path) = &self.stats_json {
+            let json = serde_json::to_string_pretty(&report)?;
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        }
+        Ok(())
     }
-    let report = registry.report();
-    print!("{report}");
-    if let Some(path) = &args.stats_json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the report to {}", path.display()))?;
-    }
-    result
 }
 
 /// Parses a positive, finite number (of seconds or minutes).

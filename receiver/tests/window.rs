@@ -14,7 +14,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -47,16 +47,34 @@ impl Xvfb {
         }
     }
 
+    /// Runs an X client on this display, given at most 30 s: a display
+    /// server that stops answering fails the test instead of hanging it.
+    fn x_client(&self, program: &str, args: &[&str]) -> Output {
+        let output = Command::new("timeout")
+            .args(["30", program])
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .expect("cannot run coreutils' timeout");
+        match output.status.code() {
+            Some(0) => output,
+            Some(124) => panic!("{program} {args:?}: the X server did not answer in 30 s"),
+            Some(127) => panic!(
+                "{program} is missing: install it (Debian/Ubuntu: apt-get install xdotool x11-apps)"
+            ),
+            _ => panic!(
+                "{program} {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+
     /// Runs xdotool on this display: the receiver's window is `%1` after
     /// `search --sync --name framewire`.
     fn xdotool(&self, args: &[&str]) {
-        let status = Command::new("xdotool")
-            .args(["search", "--sync", "--name", "framewire"])
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .status()
-            .expect("cannot run xdotool: install it (Debian/Ubuntu: apt-get install xdotool)");
-        assert!(status.success(), "xdotool {args:?} failed");
+        let mut all = vec!["search", "--sync", "--name", "framewire"];
+        all.extend_from_slice(args);
+        self.x_client("xdotool", &all);
     }
 
     /// Presses `key` in the receiver's window.
@@ -66,15 +84,7 @@ impl Xvfb {
 
     /// The whole screen, as RGBA.
     fn screenshot(&self) -> Image {
-        let output = Command::new("xwd")
-            .args(["-root", "-silent", "-display", &self.display])
-            .output()
-            .expect("cannot run xwd: install x11-apps");
-        assert!(
-            output.status.success(),
-            "xwd failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = self.x_client("xwd", &["-root", "-silent"]);
         parse_xwd(&output.stdout)
     }
 }
@@ -467,5 +477,29 @@ fn an_idle_window_draws_nothing_and_each_frame_is_drawn_once() {
     assert!(
         draws <= frames + 40,
         "frames are not drawn twice and idle is idle: {line}"
+    );
+}
+
+#[test]
+fn a_window_whose_display_stops_answering_still_exits_on_sigterm_with_its_report() {
+    let mut window = WindowReceiver::start("window-hung-display", (1280, 720));
+    let _sender = window.stream("hung");
+    std::thread::sleep(Duration::from_millis(500));
+    // A stopped X server answers nothing: the window's next request to it
+    // blocks for good, as with a hung display server or GPU driver.
+    let status = Command::new("kill")
+        .args(["-STOP", &window.xvfb.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let report = window.receiver.stop();
+    window
+        .receiver
+        .process
+        .wait_for_log("exiting without it", Duration::from_secs(1));
+    assert!(
+        field(&report["streams"][0], "frames_decoded") > 0,
+        "the report counts what arrived: {report}"
     );
 }

@@ -1,8 +1,9 @@
 //! The window: every stream in its tile, live, with its figures and a
 //! warning when it stops.
 //!
-//! A winit event loop on the main thread owns the GPU surface (`pixels`
-//! opens the device; [`renderer`] draws). Decoder threads leave each
+//! A winit event loop on the main thread owns the GPU surface ([`surface`]
+//! opens the device and keeps the surface at the window's size; [`renderer`]
+//! draws). Decoder threads leave each
 //! stream's newest picture in a [`Mailbox`] and wake the loop once; the loop
 //! keeps the picture in the stream's tile ([`tiles`]), uploads it when the
 //! tile is visible and redraws once for however many pictures came, with
@@ -13,6 +14,7 @@
 mod display;
 mod layout;
 mod renderer;
+mod surface;
 mod text;
 mod tiles;
 
@@ -23,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use framewire_proto::shutdown::StopSignal;
-use pixels::{Pixels, PixelsBuilder, SurfaceTexture};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, WindowEvent};
@@ -36,6 +37,7 @@ use crate::snapshot::{self, Picture};
 use crate::stats::StreamStats;
 use layout::Rect;
 use renderer::{Draw, GpuImage, Renderer};
+use surface::WindowSurface;
 use text::{Label, Style};
 use tiles::{Placement, Status, TextTexture, Tile};
 
@@ -174,7 +176,7 @@ fn watch_stop(stop: StopSignal, proxy: EventLoopProxy<Wake>) {
 
 /// The surface and what draws on it.
 struct Gpu {
-    pixels: Pixels<'static>,
+    surface: WindowSurface,
     renderer: Renderer,
 }
 
@@ -202,9 +204,9 @@ impl Gpu {
         let label = Label::fitting(lines, min_columns, max_scale, fitted_to.1, style);
         let image = self
             .renderer
-            .create_image(self.pixels.device(), label.width, label.height);
+            .create_image(&self.surface.device, label.width, label.height);
         self.renderer
-            .upload(self.pixels.queue(), &image, &label.rgba);
+            .upload(&self.surface.queue, &image, &label.rgba);
         *slot = Some(TextTexture {
             text,
             fitted_to,
@@ -256,16 +258,16 @@ impl App {
                 .create_window(attributes)
                 .context("cannot create a window")?,
         );
-        let pixels = open_surface(&window).map_err(|error| {
+        let surface = WindowSurface::open(window.clone()).map_err(|error| {
             anyhow::anyhow!(
-                "cannot draw in the window: {error}. It needs a Vulkan, Metal or DirectX 12 driver \
-                 (on Debian/Ubuntu without a GPU: sudo apt-get install mesa-vulkan-drivers); \
-                 or run with --headless"
+                "cannot draw in the window: {error:#}. It needs a Vulkan, Metal or DirectX 12 \
+                 driver (on Debian/Ubuntu without a GPU: sudo apt-get install \
+                 mesa-vulkan-drivers); or run with --headless"
             )
         })?;
-        let renderer = Renderer::new(pixels.device(), pixels.render_texture_format());
+        let renderer = Renderer::new(&surface.device, surface.format());
         self.window = Some(window);
-        self.gpu = Some(Gpu { pixels, renderer });
+        self.gpu = Some(Gpu { surface, renderer });
         self.redraw_wanted = true;
         Ok(())
     }
@@ -354,16 +356,26 @@ impl App {
     }
 
     fn redraw(&mut self) {
+        let Some(gpu) = self.gpu.as_mut() else {
+            return;
+        };
+        let (frame, (width, height)) = match gpu.surface.next_frame() {
+            Ok(Some(acquired)) => acquired,
+            Ok(None) => return,
+            Err(error) => {
+                log::warn!("cannot draw the window: {error:#}");
+                return;
+            }
+        };
         let (Some(gpu), Some(window)) = (self.gpu.as_ref(), self.window.as_ref()) else {
             return;
         };
-        let size = window.inner_size();
         let scale = window.scale_factor() as f32;
         let area = Rect {
             x: 0.0,
             y: 0.0,
-            width: size.width as f32,
-            height: size.height as f32,
+            width: width as f32,
+            height: height as f32,
         };
         let now = Instant::now();
         let visible = self.visible_tiles(area);
@@ -380,14 +392,14 @@ impl App {
                     .is_none_or(|t| (t.width, t.height) != (width, height))
                 {
                     tile.texture = Some(gpu.renderer.create_image(
-                        gpu.pixels.device(),
+                        &gpu.surface.device,
                         width,
                         height,
                     ));
                 }
                 if let Some(texture) = &tile.texture {
                     gpu.renderer
-                        .upload(gpu.pixels.queue(), texture, &tile.picture.rgba);
+                        .upload(&gpu.surface.queue, texture, &tile.picture.rgba);
                 }
             }
             let picture = layout::fit(tile.picture.width, tile.picture.height, *tile_rect);
@@ -479,20 +491,23 @@ impl App {
             let y = area.height - texture.image.height as f32 - margin;
             draws.push(label_at(&texture.image, (margin, y)));
         }
-        let rendered = gpu.pixels.render_with(|encoder, target, context| {
-            gpu.renderer.draw(
-                &context.queue,
-                encoder,
-                target,
-                (size.width, size.height),
-                &draws,
-            );
-            Ok(())
-        });
-        if let Err(error) = rendered {
-            log::warn!("cannot present a frame: {error}");
-            return;
-        }
+        let target = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
+        let mut encoder = gpu
+            .surface
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        gpu.renderer.draw(
+            &gpu.surface.queue,
+            &mut encoder,
+            &target,
+            (width, height),
+            &draws,
+        );
+        gpu.surface.queue.submit([encoder.finish()]);
+        window.pre_present_notify();
+        frame.present();
         self.redraws += 1;
         let now_us = framewire_proto::unix_time_us();
         for (index, _) in visible {
@@ -698,28 +713,6 @@ impl App {
     }
 }
 
-/// The GPU surface of `window`, in the plain (not sRGB) 8-bit format that
-/// every backend offers, so pictures are filtered and blended in their own
-/// gamma like every video player does, and a software renderer (Mesa's
-/// lavapipe) does not pay for an sRGB encode per pixel: half the cost of a
-/// 720p frame there. Should a driver refuse it, the surface's own choice.
-fn open_surface(window: &Arc<Window>) -> Result<Pixels<'static>, pixels::Error> {
-    let size = window.inner_size();
-    let surface = || SurfaceTexture::new(size.width.max(1), size.height.max(1), window.clone());
-    let plain = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        PixelsBuilder::new(1, 1, surface())
-            .surface_texture_format(pixels::wgpu::TextureFormat::Bgra8Unorm)
-            .build()
-    }));
-    match plain {
-        Ok(Ok(pixels)) => Ok(pixels),
-        _ => {
-            log::info!("the display refuses a plain BGRA surface; using its default format");
-            Pixels::new(1, 1, surface())
-        }
-    }
-}
-
 /// Whether tile `index` is on screen when `selected` is shown alone (or
 /// the grid, when None).
 fn shows(selected: Option<usize>, index: usize) -> bool {
@@ -763,17 +756,10 @@ impl ApplicationHandler<Wake> for App {
     fn window_event(&mut self, event_loop: &ActiveEventLoop, _: WindowId, event: WindowEvent) {
         match event {
             WindowEvent::CloseRequested => event_loop.exit(),
-            WindowEvent::Resized(size) => {
-                if let Some(gpu) = self.gpu.as_mut()
-                    && let Err(error) = gpu
-                        .pixels
-                        .resize_surface(size.width.max(1), size.height.max(1))
-                {
-                    log::warn!("cannot resize the window's surface: {error}");
-                }
+            // The surface follows the window's size by itself at each redraw.
+            WindowEvent::Resized(_) | WindowEvent::ScaleFactorChanged { .. } => {
                 self.redraw_wanted = true;
             }
-            WindowEvent::ScaleFactorChanged { .. } => self.redraw_wanted = true,
             WindowEvent::RedrawRequested => self.redraw(),
             WindowEvent::KeyboardInput { event, .. }
                 if event.state == ElementState::Pressed && !event.repeat =>

@@ -1,15 +1,13 @@
-//! Drawing pictures and labels on the GPU (wgpu, through the device that
-//! `pixels` opened).
+//! Drawing pictures and labels on the GPU (wgpu, on the device that
+//! [`super::surface`] opened).
 //!
 //! Every stream's picture lives in its own texture at its native size,
 //! uploaded once per new frame; a redraw places each one in its rectangle by
 //! setting the viewport and lets the shader (`picture.wgsl`) scale it with
 //! linear filtering, up or down, at any fractional scale. Labels are small
 //! textures blended on top. Textures and target are plain 8-bit (see
-//! `open_surface`): filtering happens on the pictures' own gamma-encoded
+//! [`super::surface`]): filtering happens on the pictures' own gamma-encoded
 //! values, as in video players. Nothing here knows about streams.
-
-use pixels::wgpu;
 
 use super::layout::Rect;
 
