@@ -16,6 +16,7 @@ use framewire_proto::jpeg::{JpegError, read_header};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotReceiver;
 use zune_jpeg::JpegDecoder;
+use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
@@ -67,11 +68,11 @@ pub fn decode_rgba(
         .jpeg_set_out_colorspace(ColorSpace::RGBA)
         .set_max_width(header.width as usize)
         .set_max_height(header.height as usize);
-    // zune-jpeg 0.4 can panic on some corrupt progressive JPEGs (found by
-    // the receiver_decode fuzz target): a bad frame must not take the
-    // stream's decoder down, so a panic is one more decode error.
+    // zune-jpeg 0.4 panicked on some corrupt progressive JPEGs (found by the
+    // receiver_decode fuzz target), and a decoder may again: a bad frame must
+    // not take the stream's decoder down, so a panic is one more decode error.
     let decoded = panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut decoder = JpegDecoder::new_with_options(jpeg, options);
+        let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
         decoder
             .decode_headers()
             .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
