@@ -271,15 +271,19 @@ impl Image {
         [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2]]
     }
 
+    /// Whether the pixel at (x, y) is within `tolerance` of `expected` in every channel.
+    pub fn is_colour(&self, x: usize, y: usize, expected: [u8; 3], tolerance: u8) -> bool {
+        self.rgb_at(x, y)
+            .iter()
+            .zip(expected)
+            .all(|(g, e)| g.abs_diff(e) <= tolerance)
+    }
+
     /// Asserts the pixel at (x, y) is within `tolerance` of `expected` in every channel.
     pub fn assert_colour(&self, x: usize, y: usize, expected: [u8; 3], tolerance: u8, what: &str) {
         let got = self.rgb_at(x, y);
-        let close = got
-            .iter()
-            .zip(expected)
-            .all(|(g, e)| g.abs_diff(e) <= tolerance);
         assert!(
-            close,
+            self.is_colour(x, y, expected, tolerance),
             "{what} at ({x}, {y}): got {got:?}, expected {expected:?}"
         );
     }
