@@ -63,6 +63,8 @@ impl WindowSurface {
             ..Default::default()
         }))
         .context("cannot open the graphics device")?;
+        let info = adapter.get_info();
+        log::info!("drawing with {} ({:?})", info.name, info.backend);
         let capabilities = surface.get_capabilities(&adapter);
         let format = [
             wgpu::TextureFormat::Bgra8Unorm,
