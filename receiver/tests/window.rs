@@ -498,11 +498,7 @@ fn a_window_whose_display_stops_answering_still_exits_on_sigterm_with_its_report
     std::thread::sleep(Duration::from_millis(500));
     // A stopped X server answers nothing: the window's next request to it
     // blocks for good, as with a hung display server or GPU driver.
-    let status = Command::new("kill")
-        .args(["-STOP", &window.xvfb.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(window.xvfb.child.id(), "STOP");
     std::thread::sleep(Duration::from_millis(500));
     let report = window.receiver.stop();
     window

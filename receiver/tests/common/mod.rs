@@ -107,11 +107,7 @@ impl Process {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} failed");
+        send_signal(self.child.id(), signal);
     }
 
     /// Waits for the program to exit by itself.
@@ -376,4 +372,13 @@ pub fn in_vm(test: &str, body: impl FnOnce()) {
         "{test} failed in the camera VM ({}):\n{stdout}\n{stderr}",
         output.status
     );
+}
+
+/// Sends `signal` (e.g. "STOP") to process `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }
