@@ -137,7 +137,7 @@ pub struct DecoderContext {
 }
 
 impl DecoderContext {
-    /// Decodes frames from `input` until the connection's slot closes.
+    /// Decodes frames from `input` until the connection's slot closes and is empty.
     pub fn run(&self, input: SlotReceiver<Frame>, stream: Arc<StreamStats>) {
         let mut rgba = Vec::new();
         while let Some(frame) = input.take_blocking() {
@@ -182,12 +182,18 @@ impl DecoderContext {
                 }
             }
         }
+        stream.decoder_finished.store(true, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use framewire_proto::slot::latest_slot;
+
     use super::*;
+    use crate::stats::Registry;
 
     /// A JPEG start and frame header claiming `width` x `height`, and nothing else.
     fn tiny_header_claiming(width: u16, height: u16) -> Vec<u8> {
@@ -196,6 +202,55 @@ mod tests {
         jpeg.extend_from_slice(&width.to_be_bytes());
         jpeg.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
         jpeg
+    }
+
+    /// A grey JPEG of `width` x `height` pixels, all at `level`.
+    fn grey_jpeg(width: usize, height: usize, level: u8) -> Vec<u8> {
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+        compress.set_size(width, height);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started
+            .write_scanlines(&vec![level; width * height])
+            .unwrap();
+        started.finish().unwrap()
+    }
+
+    #[test]
+    fn the_exit_waits_for_a_closed_stream_to_decode_the_frame_it_still_holds() {
+        let registry = Registry::default();
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let _live = registry.open(peer); // never decodes: not waited for
+        let closed = registry.open(peer);
+        let (frames_out, frames_in) = latest_slot();
+        let frame = Frame {
+            image: grey_jpeg(64, 48, 100).into(),
+            ..Default::default()
+        };
+        assert!(frames_out.put(frame).is_ok());
+        drop(frames_out);
+        closed.connected.store(false, Ordering::Relaxed);
+        let context = DecoderContext {
+            max_pixels: DEFAULT_MAX_PIXELS,
+            sink: None,
+            decoded_total: Default::default(),
+            frame_limit: None,
+            keep_last_picture: true,
+            stop: StopSignal::new(),
+        };
+        let decoder_stream = closed.clone();
+        let decoder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300)); // a busy machine
+            context.run(frames_in, decoder_stream);
+        });
+        let waited = std::time::Instant::now();
+        registry.wait_for_closed_streams_to_decode(Duration::from_secs(60));
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "live streams are not waited for"
+        );
+        assert_eq!(closed.decoded.load(Ordering::Relaxed), 1);
+        assert_eq!(closed.last_picture.lock().unwrap().width, 64);
+        decoder.join().unwrap();
     }
 
     #[test]
@@ -233,11 +288,7 @@ mod tests {
     fn a_greyscale_jpeg_decodes_to_full_rgba() {
         // Found by the receiver_decode fuzz target: zune-jpeg returned one
         // byte per pixel for a grey JPEG although RGBA was asked.
-        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
-        compress.set_size(24, 16);
-        let mut started = compress.start_compress(Vec::new()).unwrap();
-        started.write_scanlines(&[200; 24 * 16]).unwrap();
-        let jpeg = started.finish().unwrap();
+        let jpeg = grey_jpeg(24, 16, 200);
         let mut rgba = Vec::new();
         assert_eq!(
             decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
@@ -258,11 +309,7 @@ mod tests {
         let error = decode_rgba(jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap_err();
         assert!(matches!(error, DecodeError::Corrupt(_)), "{error:?}");
         // The buffer is still usable for the next frame.
-        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
-        compress.set_size(8, 8);
-        let mut started = compress.start_compress(Vec::new()).unwrap();
-        started.write_scanlines(&[9; 64]).unwrap();
-        let good = started.finish().unwrap();
+        let good = grey_jpeg(8, 8, 9);
         assert_eq!(
             decode_rgba(&good, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
             (8, 8)

@@ -232,6 +232,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
+/// How long the exit waits for streams whose senders have gone to decode
+/// the frames they still hold (a frame takes milliseconds; a slow board or
+/// emulator may need more).
+const CLOSED_STREAM_DECODE_GRACE: Duration = Duration::from_secs(2);
+
 /// How long the window may take to close once the receiver is asked to stop.
 const WINDOW_CLOSE_GRACE: Duration = Duration::from_secs(3);
 
@@ -301,6 +306,8 @@ impl Shutdown {
             let _ = sender.kill();
             let _ = sender.wait();
         }
+        self.registry
+            .wait_for_closed_streams_to_decode(CLOSED_STREAM_DECODE_GRACE);
         if let Some(directory) = &self.snapshot_dir {
             for stream in self.registry.all() {
                 match snapshot::save_last_picture(directory, &stream) {

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -124,6 +124,8 @@ pub struct StreamStats {
     /// The newest decoded picture, kept only with `--snapshot-dir`.
     pub last_picture: Mutex<Picture>,
     pub connected: std::sync::atomic::AtomicBool,
+    /// Set once the stream's decoder has taken its last frame (or never started).
+    pub decoder_finished: std::sync::atomic::AtomicBool,
     /// Microseconds since `connected_at` of the first and the latest decoded frame.
     pub first_decoded_us: AtomicU64,
     pub last_decoded_us: AtomicU64,
@@ -153,6 +155,7 @@ impl StreamStats {
             latency: Mutex::new(LatencyHistogram::default()),
             last_picture: Mutex::new(Picture::default()),
             connected: std::sync::atomic::AtomicBool::new(true),
+            decoder_finished: std::sync::atomic::AtomicBool::new(false),
             first_decoded_us: AtomicU64::new(0),
             last_decoded_us: AtomicU64::new(0),
         }
@@ -217,7 +220,7 @@ impl StreamStats {
         width: u32,
         height: u32,
         capture_time_us: u64,
-        decode_time: std::time::Duration,
+        decode_time: Duration,
     ) {
         Self::add(&self.decode_nanos, decode_time.as_nanos() as u64);
         let now_us = framewire_proto::unix_time_us();
@@ -329,6 +332,20 @@ impl Registry {
             .lock()
             .map(|streams| streams.clone())
             .unwrap_or_default()
+    }
+
+    /// Waits, up to `timeout`, until every stream whose sender has gone has
+    /// decoded the frames it still held, so the report and the last pictures
+    /// on exit include everything received. Live streams are not waited for.
+    pub fn wait_for_closed_streams_to_decode(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let busy = |stream: &Arc<StreamStats>| {
+            !stream.connected.load(Ordering::Relaxed)
+                && !stream.decoder_finished.load(Ordering::Relaxed)
+        };
+        while self.all().iter().any(busy) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn report(&self) -> Report {
