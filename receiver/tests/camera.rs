@@ -62,6 +62,11 @@ fn stream_from_camera(
     let status = sender.wait_exit(Duration::from_secs(120));
     let log = sender.log_text();
     assert!(status.success(), "sender failed: {log}");
+    // Under emulation the receiver may still be reading what the sender
+    // wrote before it exited.
+    receiver
+        .process
+        .wait_for_log(" disconnected after ", Duration::from_secs(30));
     let report = receiver.stop();
     let snapshot = receiver.snapshot(0);
     (report, snapshot, log)
