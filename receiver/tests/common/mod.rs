@@ -363,13 +363,20 @@ pub fn in_vm(test: &str, body: impl FnOnce()) {
         .current_dir(workspace)
         .output()
         .expect("cannot run tools/camera-vm.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Indented, so that the VM's own "test result:" line is not counted
+    // as a second run by whoever sums up the host's results.
+    let indent = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .lines()
+            .map(|line| format!("  vm| {line}\n"))
+            .collect::<String>()
+    };
+    let (stdout, stderr) = (indent(&output.stdout), indent(&output.stderr));
     // What the test printed in the VM (figures), shown with --nocapture.
-    eprintln!("{stderr}");
+    eprint!("{stderr}");
     assert!(
         output.status.success() && stdout.contains("1 passed"),
-        "{test} failed in the camera VM ({}):\n{stdout}\n{stderr}",
+        "{test} failed in the camera VM ({}):\n{stdout}{stderr}",
         output.status
     );
 }
