@@ -96,6 +96,11 @@ impl Xvfb {
         }
     }
 
+    /// Screenshots until one shows the test pattern at `placed`, for up to 5 s.
+    fn screenshot_showing(&self, placed: Placed) -> Image {
+        self.screenshot_when(|screen| shows_pattern_at(screen, placed, SCREEN_TOLERANCE))
+    }
+
     /// The whole screen, as RGBA.
     fn screenshot(&self) -> Image {
         let output = self.x_client("xwd", &["-root", "-silent"]);
@@ -225,8 +230,8 @@ impl WindowReceiver {
 fn the_window_shows_the_pattern_scaled_to_fit_with_black_bars() {
     let mut window = WindowReceiver::start("window", (1280, 720));
     let _sender = window.stream("window");
-    std::thread::sleep(Duration::from_secs(2));
-    let screen = window.xvfb.screenshot();
+    std::thread::sleep(Duration::from_secs(2)); // some frames for the report
+    let screen = window.xvfb.screenshot_showing((160.0, 0.0, 960.0, 720.0));
     let report = window.receiver.stop();
     assert!(
         field(&report, "frames_shown") > 10,
@@ -255,24 +260,23 @@ fn on_a_hidpi_screen_the_window_and_its_text_scale_up() {
         &[("WINIT_X11_SCALE_FACTOR", "2")],
     );
     let _sender = window.stream("hidpi");
-    std::thread::sleep(Duration::from_secs(3));
-    let screen = window.xvfb.screenshot();
-    window.receiver.stop();
     // 640x480 enlarged 3x to 1920x1440, centred.
-    assert_pattern_at(
-        &screen,
-        (320.0, 0.0, 1920.0, 1440.0),
-        SCREEN_TOLERANCE,
-        "HiDPI",
-    );
+    let picture = (320.0, 0.0, 1920.0, 1440.0);
     // The overlay is drawn at twice the size: its box reaches 60 pixels
     // down (2 lines at scale 4) instead of 30.
-    let overlay_grey = |y: usize| screen.rgb_at(320 + 17, y)[0] < 200;
+    let overlay_grey = |screen: &Image, y: usize| screen.rgb_at(320 + 17, y)[0] < 200;
+    let overlay_drawn =
+        |screen: &Image| overlay_grey(screen, 4 * 4 + 2) && overlay_grey(screen, 80);
+    let screen = window.xvfb.screenshot_when(|screen| {
+        shows_pattern_at(screen, picture, SCREEN_TOLERANCE) && overlay_drawn(screen)
+    });
+    window.receiver.stop();
+    assert_pattern_at(&screen, picture, SCREEN_TOLERANCE, "HiDPI");
+    assert!(overlay_drawn(&screen), "overlay at scale 4");
     assert!(
-        overlay_grey(4 * 4 + 2) && overlay_grey(80),
-        "overlay at scale 4"
+        !overlay_grey(&screen, 120),
+        "the overlay ends under its two lines"
     );
-    assert!(!overlay_grey(120), "the overlay ends under its two lines");
 }
 
 #[test]
@@ -280,11 +284,14 @@ fn two_streams_tile_side_by_side() {
     let mut window = WindowReceiver::start("window-two", (1280, 720));
     let left = window.stream("left");
     let _right = window.stream("right");
-    std::thread::sleep(Duration::from_secs(2));
-    let screen = window.xvfb.screenshot();
     // Two tiles of 639x720 with a 2-pixel gap; each 4:3 picture is 639x479
     // centred in its tile.
     let (left_tile, right_tile) = ((0.0, 121.0, 639.0, 479.0), (641.0, 121.0, 639.0, 479.0));
+    let both_tiles = |screen: &Image| {
+        shows_pattern_at(screen, left_tile, SCREEN_TOLERANCE)
+            && shows_pattern_at(screen, right_tile, SCREEN_TOLERANCE)
+    };
+    let screen = window.xvfb.screenshot_when(both_tiles);
     assert_pattern_at(&screen, left_tile, SCREEN_TOLERANCE, "left tile");
     assert_pattern_at(&screen, right_tile, SCREEN_TOLERANCE, "right tile");
     for (x, y) in [(320, 60), (960, 660), (640, 360)] {
@@ -293,10 +300,10 @@ fn two_streams_tile_side_by_side() {
 
     // 2 shows the second stream alone, filling the window; 0 goes back.
     window.press("2", "showing 'right' alone");
-    std::thread::sleep(Duration::from_secs(1));
+    let alone = (160.0, 0.0, 960.0, 720.0);
     assert_pattern_at(
-        &window.xvfb.screenshot(),
-        (160.0, 0.0, 960.0, 720.0),
+        &window.xvfb.screenshot_showing(alone),
+        alone,
         SCREEN_TOLERANCE,
         "stream 2 alone",
     );
@@ -309,8 +316,7 @@ fn two_streams_tile_side_by_side() {
         .process
         .wait_for_log("sender 'left'", Duration::from_secs(10));
     let _left_again = window.stream("left");
-    std::thread::sleep(Duration::from_secs(2));
-    let screen = window.xvfb.screenshot();
+    let screen = window.xvfb.screenshot_when(both_tiles);
     assert_pattern_at(
         &screen,
         left_tile,
@@ -331,31 +337,21 @@ fn a_tall_or_wide_window_keeps_the_picture_whole_and_in_shape() {
     let mut window = WindowReceiver::start("window-resize", (1600, 1000));
     let _sender = window.stream("resize");
     window.xvfb.xdotool(&["windowsize", "--sync", "400", "900"]);
-    std::thread::sleep(Duration::from_secs(1));
-    let tall = window.xvfb.screenshot();
+    // Tall: 400 wide, so 400x300, centred vertically with bars above and below.
+    let tall_picture = (0.0, 300.0, 400.0, 300.0);
+    let tall = window.xvfb.screenshot_showing(tall_picture);
     window
         .xvfb
         .xdotool(&["windowsize", "--sync", "1500", "400"]);
-    std::thread::sleep(Duration::from_secs(1));
-    let wide = window.xvfb.screenshot();
+    // Wide: 400 high, so 533x400, centred horizontally.
+    let wide_picture = (484.0, 0.0, 533.0, 400.0);
+    let wide = window.xvfb.screenshot_showing(wide_picture);
     window.receiver.stop();
-    // Tall: 400 wide, so 400x300, centred vertically with bars above and below.
-    assert_pattern_at(
-        &tall,
-        (0.0, 300.0, 400.0, 300.0),
-        SCREEN_TOLERANCE,
-        "tall window",
-    );
+    assert_pattern_at(&tall, tall_picture, SCREEN_TOLERANCE, "tall window");
     for (x, y) in [(200, 150), (200, 750)] {
         tall.assert_colour(x, y, [0, 0, 0], 0, "tall window's letterbox");
     }
-    // Wide: 400 high, so 533x400, centred horizontally.
-    assert_pattern_at(
-        &wide,
-        (484.0, 0.0, 533.0, 400.0),
-        SCREEN_TOLERANCE,
-        "wide window",
-    );
+    assert_pattern_at(&wide, wide_picture, SCREEN_TOLERANCE, "wide window");
     for (x, y) in [(240, 200), (1260, 200)] {
         wide.assert_colour(x, y, [0, 0, 0], 0, "wide window's pillarbox");
     }
@@ -382,9 +378,8 @@ fn warning_pixels(
 fn a_stream_that_stops_is_dimmed_and_marked_within_a_second_and_a_half() {
     let mut window = WindowReceiver::start("window-stale", (1280, 720));
     let sender = window.stream("stale");
-    std::thread::sleep(Duration::from_secs(2));
     let centre = (320, 260, 640, 200);
-    let live = window.xvfb.screenshot();
+    let live = window.xvfb.screenshot_showing((160.0, 0.0, 960.0, 720.0));
     assert_eq!(warning_pixels(&live, centre), 0, "no marker while live");
 
     // Frozen, not disconnected: the connection stays open.

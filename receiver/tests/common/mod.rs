@@ -306,24 +306,40 @@ pub fn assert_shows_pattern_bars(image: &Image) {
 /// A picture's place in an image: left, top, width, height.
 pub type Placed = (f64, f64, f64, f64);
 
+/// Where the test pattern filling `placed` shows known colours: the middle
+/// of each colour bar, and the dark grey band under them (right of the frame
+/// counter, above the moving square). Each with its colour and its name.
+fn pattern_points(placed: Placed) -> Vec<(usize, usize, [u8; 3], String)> {
+    let (left, top, width, height) = placed;
+    let mut points: Vec<_> = PATTERN_BARS
+        .iter()
+        .enumerate()
+        .map(|(bar, colour)| {
+            let x = left + (2 * bar + 1) as f64 * width / 16.0;
+            let y = top + height / 3.0;
+            (x as usize, y as usize, *colour, format!("bar {bar}"))
+        })
+        .collect();
+    let x = left + width * 636.0 / 640.0;
+    let y = top + height * 2.0 / 3.0 + height / 120.0;
+    points.push((x as usize, y as usize, [40, 40, 40], "band".into()));
+    points
+}
+
+/// Whether the test pattern fills `placed` in `image` (see [`assert_pattern_at`]).
+pub fn shows_pattern_at(image: &Image, placed: Placed, tolerance: u8) -> bool {
+    pattern_points(placed)
+        .into_iter()
+        .all(|(x, y, colour, _)| image.is_colour(x, y, colour, tolerance))
+}
+
 /// Checks that the test pattern fills `placed` in `image` (a snapshot, or
 /// a screenshot where it was scaled): its colour bars, and the dark grey
 /// band under them, each within `tolerance`.
 pub fn assert_pattern_at(image: &Image, placed: Placed, tolerance: u8, what: &str) {
-    let (left, top, width, height) = placed;
-    for (bar, colour) in PATTERN_BARS.iter().enumerate() {
-        let x = left + (2 * bar + 1) as f64 * width / 16.0;
-        let y = top + height / 3.0;
-        let what = format!("{what}: bar {bar}");
-        image.assert_colour(x as usize, y as usize, *colour, tolerance, &what);
+    for (x, y, colour, point) in pattern_points(placed) {
+        image.assert_colour(x, y, colour, tolerance, &format!("{what}: {point}"));
     }
-    // Right of the frame counter, above the moving square.
-    let (x, y) = (
-        left + width * 636.0 / 640.0,
-        top + height * 2.0 / 3.0 + height / 120.0,
-    );
-    let what = format!("{what}: band");
-    image.assert_colour(x as usize, y as usize, [40, 40, 40], tolerance, &what);
 }
 
 /// Reads a u64 field of a JSON object, with a helpful message.
