@@ -182,7 +182,8 @@ impl DecoderContext {
                 }
             }
         }
-        stream.decoder_finished.store(true, Ordering::Relaxed);
+        // Release: whoever sees the flag also sees this decoder's counters and picture.
+        stream.decoder_finished.store(true, Ordering::Release);
     }
 }
 

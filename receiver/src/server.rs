@@ -202,7 +202,7 @@ impl Server {
         if let Err(error) = spawned {
             log::error!("closing the connection from {peer}: cannot start its decoder: {error}");
             stream.connected.store(false, Ordering::Relaxed);
-            stream.decoder_finished.store(true, Ordering::Relaxed);
+            stream.decoder_finished.store(true, Ordering::Release);
             return;
         }
         let mut recording = match self.recorder.as_ref().map(|r| r.start(stream.clone())) {

@@ -341,7 +341,7 @@ impl Registry {
         let deadline = Instant::now() + timeout;
         let busy = |stream: &Arc<StreamStats>| {
             !stream.connected.load(Ordering::Relaxed)
-                && !stream.decoder_finished.load(Ordering::Relaxed)
+                && !stream.decoder_finished.load(Ordering::Acquire)
         };
         while self.all().iter().any(busy) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
