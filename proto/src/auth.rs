@@ -39,13 +39,13 @@ pub fn load_token(token: Option<&str>, file: Option<&Path>) -> anyhow::Result<Op
 }
 
 /// True when `presented` equals `expected`, in a time that depends only on
-/// their lengths.
+/// their lengths. The lengths are compared in full (a token followed by
+/// junk is not the token), and every byte of `expected` is looked at.
 pub fn tokens_match(expected: &str, presented: &str) -> bool {
     let (expected, presented) = (expected.as_bytes(), presented.as_bytes());
-    let mut difference =
-        (expected.len() ^ presented.len()) as u8 | ((expected.len() ^ presented.len()) >> 8) as u8;
+    let mut difference = (expected.len() ^ presented.len()) as u64;
     for (index, byte) in expected.iter().enumerate() {
-        difference |= byte ^ presented.get(index).copied().unwrap_or(!byte);
+        difference |= u64::from(byte ^ presented.get(index).copied().unwrap_or(!byte));
     }
     std::hint::black_box(difference) == 0
 }
@@ -92,8 +92,10 @@ mod tests {
         for other in ["", "s3cret-toke", "s3cret-token!", "S3cret-token", "x"] {
             assert!(!tokens_match("s3cret-token", other), "{other}");
         }
-        // Lengths differing by a multiple of 256 still differ.
+        // Lengths differing by a multiple of 256 (or of 65,536) still differ.
         assert!(!tokens_match(&"a".repeat(300), &"a".repeat(44)));
+        let padded = format!("s3cret-token{}", "x".repeat(65_536));
+        assert!(!tokens_match("s3cret-token", &padded));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Each message is a 4-byte big-endian length N, then N bytes of protobuf.
 //! [`FrameReader`] reads messages however the bytes arrive (one byte per read,
 //! or many messages in one read), refuses a length above its limit before
-//! allocating anything, and tells a clean end of stream (between messages)
-//! from one inside a message. [`write_frame`] sends a frame with one vectored
+//! allocating anything, grows a message's buffer only as its bytes arrive,
+//! and tells a clean end of stream (between messages) from one inside a
+//! message. [`write_frame`] sends a frame with one vectored
 //! write and without copying the image. Timeouts and connection handling
 //! belong to the caller.
 
@@ -44,7 +45,6 @@ pub enum ReadError {
 /// Reads length-prefixed frames from an async byte stream.
 pub struct FrameReader<R> {
     reader: R,
-    buffer: BytesMut,
     max_message_bytes: usize,
     bytes_read: u64,
 }
@@ -54,7 +54,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(reader: R, max_message_bytes: usize) -> Self {
         FrameReader {
             reader,
-            buffer: BytesMut::new(),
             max_message_bytes,
             bytes_read: 0,
         }
@@ -67,8 +66,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Reads the next frame; `Ok(None)` when the stream ends between messages.
     ///
-    /// The frame's image shares the buffer it was read into (no copy); the
-    /// buffer's memory is reused once the caller drops the frame.
+    /// The frame's image shares its message's buffer (no copy), which grows
+    /// as the message's bytes arrive: a length prefix alone costs nothing.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, ReadError> {
         let mut prefix = [0u8; PREFIX_BYTES];
         match read_until_full(&mut self.reader, &mut prefix).await? {
@@ -83,9 +82,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 limit: self.max_message_bytes,
             });
         }
-        self.buffer.clear();
-        self.buffer.resize(length, 0);
-        let received = read_until_full(&mut self.reader, &mut self.buffer).await?;
+        let mut message = BytesMut::new();
+        let received = read_growing(&mut self.reader, &mut message, length).await?;
         if received < length {
             return Err(ReadError::TruncatedMessage {
                 expected: length,
@@ -93,8 +91,39 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             });
         }
         self.bytes_read += (PREFIX_BYTES + length) as u64;
-        Ok(Some(Frame::decode(self.buffer.split().freeze())?))
+        Ok(Some(Frame::decode(message.freeze())?))
     }
+
+    /// Changes the longest message accepted from now on (a receiver takes
+    /// only a small hello before a peer is admitted, then real frames).
+    pub fn set_max_message_bytes(&mut self, max_message_bytes: usize) {
+        self.max_message_bytes = max_message_bytes;
+    }
+}
+
+/// The buffer of a message grows by at most this much ahead of the bytes
+/// that have arrived, so a length prefix alone costs no memory.
+const GROWTH_STEP: usize = 64 * 1024;
+
+/// Reads `length` bytes into `message`, growing it as they arrive (never
+/// more than [`GROWTH_STEP`] ahead of them); returns the bytes read, fewer
+/// when the stream ends first.
+async fn read_growing<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    message: &mut BytesMut,
+    length: usize,
+) -> io::Result<usize> {
+    while message.len() < length {
+        let filled = message.len();
+        let chunk = (length - filled).min(GROWTH_STEP.max(filled));
+        message.resize(filled + chunk, 0);
+        let received = read_until_full(reader, &mut message[filled..]).await?;
+        message.truncate(filled + received);
+        if received < chunk {
+            break;
+        }
+    }
+    Ok(message.len())
 }
 
 /// Reads until `buffer` is full or the stream ends; returns the bytes read.
@@ -328,7 +357,25 @@ mod tests {
             ),
             "{error:?}"
         );
-        assert_eq!(reader.buffer.capacity(), 0);
+    }
+
+    #[test]
+    fn a_claimed_length_costs_only_the_bytes_that_arrive() {
+        let claimed = 16 * 1024 * 1024;
+        let mut message = BytesMut::new();
+        let arrived = [7u8; 10];
+        let read = smol::block_on(read_growing(&mut &arrived[..], &mut message, claimed)).unwrap();
+        assert_eq!(read, 10);
+        assert!(
+            message.capacity() <= 2 * GROWTH_STEP,
+            "{} bytes allocated for 10 that arrived",
+            message.capacity()
+        );
+        let whole = vec![1u8; 1_000_000];
+        let mut message = BytesMut::new();
+        let read =
+            smol::block_on(read_growing(&mut &whole[..], &mut message, whole.len())).unwrap();
+        assert_eq!((read, &message[..]), (whole.len(), &whole[..]));
     }
 
     #[test]
