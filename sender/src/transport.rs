@@ -1,7 +1,9 @@
 //! Sending encoded frames to the receiver over TCP, for as long as it takes.
 //!
 //! The transport connects (retrying with exponential backoff, capped at
-//! [`MAX_BACKOFF`], so the sender may start before the receiver), sends the
+//! [`MAX_BACKOFF`], so the sender may start before the receiver; a
+//! connection that ends within [`STABLE_CONNECTION`], such as a receiver
+//! that accepts and closes at once, counts as a failed attempt), sends the
 //! newest frame from its slot whenever the socket is ready, and sends a
 //! keep-alive when no frame has come for [`KEEP_ALIVE_INTERVAL`]. When the
 //! connection breaks it reconnects on its own; frames that arrive meanwhile
@@ -9,7 +11,7 @@
 //! It does not encode or look inside the images.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_net::TcpStream;
 use framewire_proto::Frame;
@@ -31,6 +33,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// retried with a fresh SYN, instead of waiting out the kernel's SYN
 /// retransmissions (1 s, 3 s, 7 s, ...) after a link comes back.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A connection that lasts less than this counts as a failed attempt: the
+/// next one waits out the backoff, which goes on growing.
+pub const STABLE_CONNECTION: Duration = Duration::from_secs(2);
 /// A keep-alive goes out when no frame was sent for this long.
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// A receiver that takes no data for this long is treated as gone.
@@ -144,8 +149,7 @@ impl Transport<'_> {
                     continue;
                 }
             };
-            backoff = FIRST_BACKOFF;
-            failed_attempts = 0;
+            let connected_at = Instant::now();
             log::info!(
                 "connected to the receiver at {}{}",
                 self.address,
@@ -165,10 +169,20 @@ impl Transport<'_> {
                     return;
                 }
                 Ok(Ended::Stopped) => return,
-                Err(error) => log::warn!(
-                    "lost the connection to the receiver at {}: {error}; reconnecting",
-                    self.address
-                ),
+                Err(error) => {
+                    log::warn!(
+                        "lost the connection to the receiver at {}: {error}; reconnecting",
+                        self.address
+                    );
+                    if connected_at.elapsed() >= STABLE_CONNECTION {
+                        backoff = FIRST_BACKOFF;
+                        failed_attempts = 0;
+                    } else {
+                        // Accepted, then closed at once: no faster than a refusal.
+                        self.sleep_unless_stopped(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
             }
         }
     }
