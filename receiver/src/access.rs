@@ -34,19 +34,52 @@ impl FromStr for Network {
             None => (text.trim(), None),
         };
         let address: IpAddr = address.parse().map_err(|_| invalid())?;
-        let bits = if address.is_ipv4() { 32 } else { 128 };
+        let bits: u8 = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(prefix) => prefix.parse::<u8>().map_err(|_| invalid())?,
+            Some(prefix) => prefix.trim().parse::<u8>().map_err(|_| invalid())?,
             None => bits,
         };
         if prefix > bits {
             return Err(format!("'{text}': the prefix length is at most {bits}"));
         }
-        Ok(Network {
-            address: address.to_canonical(),
-            prefix,
-        })
+        Ok(Network::canonical(address, prefix))
     }
+}
+
+impl Network {
+    /// The network of `address`/`prefix` in the form peers are compared in:
+    /// an IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`, as logs on a
+    /// dual-stack listener show IPv4 peers) becomes the IPv4 range it means,
+    /// and the host bits are cleared.
+    fn canonical(address: IpAddr, prefix: u8) -> Network {
+        const MAPPED_PREFIX: u8 = 96;
+        let (address, prefix) = match address {
+            IpAddr::V6(v6) if prefix >= MAPPED_PREFIX => match v6.to_ipv4_mapped() {
+                Some(v4) => (IpAddr::V4(v4), prefix - MAPPED_PREFIX),
+                None => (address, prefix),
+            },
+            other => (other, prefix),
+        };
+        let address = match address {
+            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & mask_v4(prefix)).into()),
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & mask_v6(prefix)).into()),
+        };
+        Network { address, prefix }
+    }
+}
+
+/// The network mask of an IPv4 prefix length (0..=32; more counts as 32).
+fn mask_v4(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32u32.saturating_sub(prefix.into()))
+        .unwrap_or(0)
+}
+
+/// The network mask of an IPv6 prefix length (0..=128; more counts as 128).
+fn mask_v6(prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128u32.saturating_sub(prefix.into()))
+        .unwrap_or(0)
 }
 
 impl fmt::Display for Network {
@@ -60,12 +93,10 @@ impl Network {
         // A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d.
         match (self.address, address.to_canonical()) {
             (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
+                u32::from(network) == u32::from(address) & mask_v4(self.prefix)
             }
             (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
+                u128::from(network) == u128::from(address) & mask_v6(self.prefix)
             }
             _ => false,
         }
@@ -136,9 +167,41 @@ mod tests {
         assert!(everything.contains(ip("8.8.8.8")));
         let ula: Network = "fd00::/8".parse().unwrap();
         assert!(ula.contains(ip("fd12::3")) && !ula.contains(ip("fe80::1")));
-        for bad in ["", "10.0.0.0/33", "::/129", "lan", "10.0.0.0/x"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "lan",
+            "10.0.0.0/x",
+            "10.0.0.0/-1",
+            "::ffff:1.2.3.4/200",
+        ] {
             assert!(bad.parse::<Network>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn mapped_ipv6_ranges_admit_exactly_the_ipv4_addresses_they_name() {
+        // The form a dual-stack listener logs IPv4 peers in.
+        let host: Network = "::ffff:10.9.9.9".parse().unwrap();
+        assert_eq!(host.to_string(), "10.9.9.9/32");
+        assert!(host.contains(ip("10.9.9.9")) && host.contains(ip("::ffff:10.9.9.9")));
+        assert!(!host.contains(ip("10.9.9.8")) && !host.contains(ip("192.168.1.1")));
+        let range: Network = "::ffff:10.9.9.0/120".parse().unwrap();
+        assert_eq!(range.to_string(), "10.9.9.0/24");
+        assert!(range.contains(ip("10.9.9.200")) && !range.contains(ip("10.9.10.1")));
+        let all_ipv4: Network = "::ffff:0.0.0.0/96".parse().unwrap();
+        assert_eq!(all_ipv4.to_string(), "0.0.0.0/0");
+        assert!(all_ipv4.contains(ip("8.8.8.8")) && !all_ipv4.contains(ip("fd00::1")));
+        // Host bits are cleared; /0 and full-length prefixes behave.
+        assert_eq!(
+            "10.1.2.3/8".parse::<Network>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        let everything: Network = "::/0".parse().unwrap();
+        assert!(everything.contains(ip("2001:db8::1")));
+        let one: Network = "fd00::1/128".parse().unwrap();
+        assert!(one.contains(ip("fd00::1")) && !one.contains(ip("fd00::2")));
     }
 
     #[test]

@@ -1,18 +1,23 @@
 //! Decoding JPEG frames into RGBA pixels, one thread per stream.
 //!
-//! Each connection's decoder takes the newest frame from its slot (frames
-//! that were replaced before it got to them are never decoded), checks the
-//! JPEG header against the pixel limit before decoding anything, decodes with
-//! zune-jpeg straight to RGBA, and hands the picture to the view, if there is
-//! one. A frame that does not decode is logged, counted and skipped; the
-//! stream goes on. It does not read sockets or draw.
+//! Each stream's decoder takes the newest frame from its slot (frames that
+//! were replaced before it got to them are never decoded) and checks, before
+//! it spends anything, that the JPEG can be what it claims: its size is
+//! under the pixel limit, its image data is long enough to cover that many
+//! pixels (a 230-byte "8K picture" is a truncated frame, not 132 MB of
+//! zeros), a progressive one has at most [`MAX_SCANS`] scans, and the memory
+//! budget has room for the picture. Then it decodes with zune-jpeg straight
+//! to RGBA and hands the picture to its [`PictureSink`], if there is one. A
+//! frame that does not decode is logged, counted and skipped; the stream goes
+//! on. When the connection's slot closes, the decoder finishes the frame it
+//! holds and ends, releasing everything. It does not read sockets or draw.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use framewire_proto::Frame;
-use framewire_proto::jpeg::{JpegError, read_header};
+use framewire_proto::jpeg::{JpegError, JpegInfo, header_segments, read_header};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotReceiver;
 use zune_jpeg::JpegDecoder;
@@ -20,24 +25,45 @@ use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
-use crate::stats::StreamStats;
+use crate::budget::{Charge, MemoryBudget};
+use crate::picture::Picture;
+use crate::stream::Stream;
 
 /// The default limit on a decoded picture: 8K UHD, about 33 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
 
-/// A decoded picture on its way to the view.
-pub struct DecodedFrame {
-    pub stream: Arc<StreamStats>,
-    pub width: u32,
-    pub height: u32,
-    /// `width * height` RGBA pixels, row by row.
-    pub rgba: Vec<u8>,
-    /// When the sender captured it (µs since the Unix epoch; 0: unknown).
-    pub capture_time_us: u64,
+/// The most scans a progressive JPEG may have (encoders write 6 to 12; each
+/// scan is another pass over the whole picture).
+pub const MAX_SCANS: usize = 32;
+
+/// Pixels one byte of image data can cover at the very least: a baseline
+/// JPEG spends at least 2 bits on every 8x8 block (a DC code and an end of
+/// block), a progressive one at least 1 bit per block of its first scan,
+/// which may cover a quarter-size chroma plane only.
+const BASELINE_PIXELS_PER_BYTE: u64 = 64 * 8 / 2;
+const PROGRESSIVE_PIXELS_PER_BYTE: u64 = 64 * 8 * 4;
+
+/// A frame as the connection received it, with the budget its bytes took.
+pub struct Received {
+    pub frame: Frame,
+    pub charge: Charge,
 }
 
-/// Where decoded pictures go (the window), if anywhere.
-pub type FrameSink = Arc<dyn Fn(DecodedFrame) + Send + Sync>;
+/// A decoded picture on its way to a sink, with its share of the budget.
+pub struct DecodedFrame {
+    pub stream: Arc<Stream>,
+    pub picture: Picture,
+    /// When the sender captured it (µs since the Unix epoch; 0: unknown).
+    pub capture_time_us: u64,
+    /// The picture's memory, given back when the sink drops it.
+    pub charge: Charge,
+}
+
+/// Where decoded pictures go: the window, or later consumers. Called on the
+/// stream's decoder thread; it must hand the frame on, not work on it.
+pub trait PictureSink: Send + Sync {
+    fn show(&self, frame: DecodedFrame);
+}
 
 /// Why one frame could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -46,26 +72,112 @@ pub enum DecodeError {
     Header(#[from] JpegError),
     #[error("image of {width}x{height} pixels is above the limit of {limit} pixels")]
     TooLarge { width: u32, height: u32, limit: u64 },
+    #[error(
+        "truncated: {bytes} bytes of image data cannot cover {width}x{height} pixels \
+         (at least {needed} are needed)"
+    )]
+    Truncated {
+        width: u32,
+        height: u32,
+        bytes: usize,
+        needed: usize,
+    },
+    #[error("progressive JPEG with more than {MAX_SCANS} scans")]
+    TooManyScans,
+    #[error(
+        "{width}x{height} pixels need {needed} MB, and the receiver's memory budget \
+         (--max-memory) has no room for them now"
+    )]
+    OverBudget {
+        width: u32,
+        height: u32,
+        needed: u64,
+    },
     #[error("JPEG data is corrupt: {0}")]
     Corrupt(String),
 }
 
-/// Decodes `jpeg` into `rgba` (resized as needed); returns its size.
-pub fn decode_rgba(
-    jpeg: &[u8],
-    max_pixels: u64,
-    rgba: &mut Vec<u8>,
-) -> Result<(u32, u32), DecodeError> {
+/// Checks, from the headers and the length alone, that `jpeg` can be the
+/// picture its header claims: not above `max_pixels`, with enough image data
+/// for that many pixels, and not too many progressive scans.
+pub fn check_claims(jpeg: &[u8], max_pixels: u64) -> Result<JpegInfo, DecodeError> {
     let header = read_header(jpeg)?;
-    if header.width as u64 * header.height as u64 > max_pixels {
+    let pixels = header.width as u64 * header.height as u64;
+    if pixels > max_pixels {
         return Err(DecodeError::TooLarge {
             width: header.width,
             height: header.height,
             limit: max_pixels,
         });
     }
+    let mut scan_start = jpeg.len();
+    for segment in header_segments(jpeg) {
+        let segment = segment?;
+        if segment.code == 0xda {
+            scan_start = segment.offset;
+        }
+    }
+    let image_data = &jpeg[scan_start..];
+    let per_byte = match header.progressive {
+        true => PROGRESSIVE_PIXELS_PER_BYTE,
+        false => BASELINE_PIXELS_PER_BYTE,
+    };
+    let needed = pixels.div_ceil(per_byte) as usize;
+    if image_data.len() < needed {
+        return Err(DecodeError::Truncated {
+            width: header.width,
+            height: header.height,
+            bytes: image_data.len(),
+            needed,
+        });
+    }
+    // In image data 0xFF is always followed by 0x00 or a restart marker, so
+    // FF DA is a start of scan (or, at worst, a table's bytes: counted too).
+    if header.progressive
+        && image_data
+            .windows(2)
+            .filter(|pair| pair == &[0xff, 0xda])
+            .count()
+            > MAX_SCANS
+    {
+        return Err(DecodeError::TooManyScans);
+    }
+    Ok(header)
+}
+
+/// The memory a decode of `header` takes: the RGBA picture, plus the
+/// coefficients a progressive decoder keeps for the whole picture (or a few
+/// rows of working space for a baseline one).
+pub fn decode_memory(header: &JpegInfo) -> (usize, usize) {
+    let pixels = header.width as usize * header.height as usize;
+    let working = match header.progressive {
+        true => pixels * 2 * header.components.max(1) as usize,
+        false => pixels / 4,
+    };
+    (pixels * 4, working)
+}
+
+/// Checks `jpeg` with [`check_claims`] and decodes it into `rgba`, resized
+/// as needed; returns its size. (The stream's decoder also charges the
+/// budget between the two.)
+pub fn decode_rgba(
+    jpeg: &[u8],
+    max_pixels: u64,
+    rgba: &mut Vec<u8>,
+) -> Result<(u32, u32), DecodeError> {
+    let header = check_claims(jpeg, max_pixels)?;
+    decode_checked(jpeg, &header, rgba)
+}
+
+/// Decodes `jpeg`, whose claims `header` holds, into `rgba`.
+fn decode_checked(
+    jpeg: &[u8],
+    header: &JpegInfo,
+    rgba: &mut Vec<u8>,
+) -> Result<(u32, u32), DecodeError> {
     let options = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::RGBA)
+        .jpeg_set_max_scans(MAX_SCANS)
         .set_max_width(header.width as usize)
         .set_max_height(header.height as usize);
     // zune-jpeg 0.4 panicked on some corrupt progressive JPEGs (found by the
@@ -127,74 +239,117 @@ fn expand_to_rgba(buffer: &mut Vec<u8>, pixels: usize, channels: usize) {
 #[derive(Clone)]
 pub struct DecoderContext {
     pub max_pixels: u64,
-    pub sink: Option<FrameSink>,
+    pub sink: Option<Arc<dyn PictureSink>>,
+    pub budget: Arc<MemoryBudget>,
     /// Decoded frames over all streams, for `--frames`.
     pub decoded_total: Arc<AtomicU64>,
     pub frame_limit: Option<u64>,
-    /// Keep each stream's newest picture for a snapshot on exit.
+    /// Keep each stream's newest JPEG for a snapshot on exit.
     pub keep_last_picture: bool,
     pub stop: StopSignal,
 }
 
+/// The decoder's picture buffer, with the budget it holds for its size.
+#[derive(Default)]
+struct Scratch {
+    rgba: Vec<u8>,
+    charge: Option<Charge>,
+}
+
 impl DecoderContext {
-    /// Decodes frames from `input` until the connection's slot closes and is empty.
-    pub fn run(&self, input: SlotReceiver<Frame>, stream: Arc<StreamStats>) {
-        let mut rgba = Vec::new();
-        while let Some(frame) = input.take_blocking() {
+    /// Decodes frames from `input` until the connection's slot closes and is
+    /// empty, then returns, having let go of everything it held.
+    pub fn run(&self, input: SlotReceiver<Received>, stream: Arc<Stream>) {
+        let mut scratch = Scratch::default();
+        while let Some(received) = input.take_blocking() {
             let started = std::time::Instant::now();
-            match decode_rgba(&frame.image, self.max_pixels, &mut rgba) {
-                Ok((width, height)) => {
-                    stream.note_decoded(width, height, frame.capture_time_us, started.elapsed());
-                    if let Some(sink) = &self.sink {
-                        let rgba = match self.keep_last_picture {
-                            true => rgba.clone(),
-                            false => std::mem::take(&mut rgba),
-                        };
-                        sink(DecodedFrame {
-                            stream: stream.clone(),
-                            width,
-                            height,
-                            rgba,
-                            capture_time_us: frame.capture_time_us,
-                        });
+            match self.decode(&received.frame.image, &mut scratch) {
+                Ok((width, height, charge)) => {
+                    let capture_time_us = received.frame.capture_time_us;
+                    stream.note_decoded(width, height, capture_time_us, started.elapsed());
+                    if self.keep_last_picture {
+                        stream.keep_last_jpeg(received.frame.image, received.charge);
                     }
-                    if self.keep_last_picture
-                        && let Ok(mut last) = stream.last_picture.lock()
-                    {
-                        // Swap, not copy: the old picture's buffer takes the next decode.
-                        std::mem::swap(&mut last.rgba, &mut rgba);
-                        (last.width, last.height) = (width, height);
+                    match &self.sink {
+                        Some(sink) => sink.show(DecodedFrame {
+                            stream: stream.clone(),
+                            picture: Picture {
+                                width,
+                                height,
+                                rgba: std::mem::take(&mut scratch.rgba),
+                            },
+                            capture_time_us,
+                            charge,
+                        }),
+                        None => scratch.charge = Some(charge), // the buffer is kept for the next frame
                     }
                     let total = self.decoded_total.fetch_add(1, Ordering::Relaxed) + 1;
                     if self.frame_limit.is_some_and(|limit| total >= limit) {
                         self.stop.stop();
                     }
                 }
+                Err(error @ DecodeError::OverBudget { .. }) => {
+                    let refused = stream.note_refused_over_budget();
+                    if refused <= 5 || refused.is_multiple_of(100) {
+                        log::warn!(
+                            "stream {}: frame {} refused ({refused} so far): {error}",
+                            stream.label(),
+                            received.frame.sequence
+                        );
+                    }
+                }
                 Err(error) => {
-                    let errors = stream.decode_errors.fetch_add(1, Ordering::Relaxed) + 1;
+                    let errors = stream.note_decode_error();
                     if errors <= 5 || errors.is_multiple_of(100) {
                         log::warn!(
                             "stream {}: frame {} skipped ({errors} so far): {error}",
                             stream.label(),
-                            frame.sequence
+                            received.frame.sequence
                         );
                     }
                 }
             }
         }
-        // Release: whoever sees the flag also sees this decoder's counters and picture.
-        stream.decoder_finished.store(true, Ordering::Release);
+    }
+
+    /// Checks and decodes one JPEG into the scratch buffer; returns its size
+    /// and the charge for its pixels.
+    fn decode(
+        &self,
+        jpeg: &[u8],
+        scratch: &mut Scratch,
+    ) -> Result<(u32, u32, Charge), DecodeError> {
+        let header = check_claims(jpeg, self.max_pixels)?;
+        let (picture_bytes, working_bytes) = decode_memory(&header);
+        let over_budget = || DecodeError::OverBudget {
+            width: header.width,
+            height: header.height,
+            needed: (picture_bytes + working_bytes) as u64 / 1_000_000,
+        };
+        let charge = match scratch.charge.take() {
+            Some(charge) if charge.bytes() >= picture_bytes => charge,
+            too_small => {
+                drop(too_small);
+                self.budget.charge(picture_bytes).ok_or_else(over_budget)?
+            }
+        };
+        let _working = self.budget.charge(working_bytes).ok_or_else(over_budget)?;
+        match decode_checked(jpeg, &header, &mut scratch.rgba) {
+            Ok((width, height)) => Ok((width, height, charge)),
+            Err(error) => {
+                scratch.charge = Some(charge);
+                Err(error)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use framewire_proto::slot::latest_slot;
 
     use super::*;
-    use crate::stats::Registry;
 
     /// A JPEG start and frame header claiming `width` x `height`, and nothing else.
     fn tiny_header_claiming(width: u16, height: u16) -> Vec<u8> {
@@ -216,42 +371,121 @@ mod tests {
         started.finish().unwrap()
     }
 
-    #[test]
-    fn the_exit_waits_for_a_closed_stream_to_decode_the_frame_it_still_holds() {
-        let registry = Registry::default();
-        let peer = "127.0.0.1:9".parse().unwrap();
-        let _live = registry.open(peer); // never decodes: not waited for
-        let closed = registry.open(peer);
-        let (frames_out, frames_in) = latest_slot();
-        let frame = Frame {
-            image: grey_jpeg(64, 48, 100).into(),
-            ..Default::default()
-        };
-        assert!(frames_out.put(frame).is_ok());
-        drop(frames_out);
-        closed.connected.store(false, Ordering::Relaxed);
-        let context = DecoderContext {
+    fn context(budget: Arc<MemoryBudget>) -> DecoderContext {
+        DecoderContext {
             max_pixels: DEFAULT_MAX_PIXELS,
             sink: None,
+            budget,
             decoded_total: Default::default(),
             frame_limit: None,
             keep_last_picture: true,
             stop: StopSignal::new(),
-        };
-        let decoder_stream = closed.clone();
-        let decoder = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300)); // a busy machine
-            context.run(frames_in, decoder_stream);
-        });
-        let waited = std::time::Instant::now();
-        registry.wait_for_closed_streams_to_decode(Duration::from_secs(60));
+        }
+    }
+
+    fn received(budget: &Arc<MemoryBudget>, jpeg: Vec<u8>) -> Received {
+        Received {
+            charge: budget.charge(jpeg.len()).unwrap(),
+            frame: Frame {
+                image: jpeg.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_closed_connections_decoder_decodes_what_it_holds_then_ends_and_lets_go() {
+        let budget = MemoryBudget::new(10_000_000);
+        let stream = Arc::new(Stream::new(0, "127.0.0.1:9".parse().unwrap()));
+        let (frames_out, frames_in) = latest_slot();
         assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "live streams are not waited for"
+            frames_out
+                .put(received(&budget, grey_jpeg(64, 48, 100)))
+                .is_ok()
         );
-        assert_eq!(closed.decoded.load(Ordering::Relaxed), 1);
-        assert_eq!(closed.last_picture.lock().unwrap().width, 64);
-        decoder.join().unwrap();
+        drop(frames_out); // the connection ended
+        let context = context(budget.clone());
+        let decoder_stream = stream.clone();
+        std::thread::spawn(move || context.run(frames_in, decoder_stream))
+            .join()
+            .unwrap();
+        assert_eq!(stream.counters().decoded, 1);
+        let kept = stream.last_jpeg().expect("the last JPEG is kept");
+        assert_eq!(
+            budget.used(),
+            kept.len(),
+            "only the kept JPEG is still paid for"
+        );
+        stream.forget_last_jpeg();
+        assert_eq!(budget.used(), 0, "everything else was let go");
+    }
+
+    #[test]
+    fn a_frame_the_budget_has_no_room_for_is_refused_before_decoding() {
+        let budget = MemoryBudget::new(64 * 48 * 4 - 1 + 2000);
+        let stream = Arc::new(Stream::new(0, "127.0.0.1:9".parse().unwrap()));
+        let (frames_out, frames_in) = latest_slot();
+        assert!(
+            frames_out
+                .put(received(&budget, grey_jpeg(64, 48, 100)))
+                .is_ok()
+        );
+        drop(frames_out);
+        context(budget.clone()).run(frames_in, stream.clone());
+        let counters = stream.counters();
+        assert_eq!((counters.decoded, counters.refused_over_budget), (0, 1));
+        assert_eq!(budget.used(), 0);
+    }
+
+    /// A real 8x8 grey JPEG (baseline or progressive) whose frame header is
+    /// rewritten to claim 7680x4320.
+    fn bomb_claiming_8k(progressive: bool) -> Vec<u8> {
+        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+        if !progressive {
+            compress.set_fastest_defaults();
+        }
+        compress.set_size(8, 8);
+        let mut started = compress.start_compress(Vec::new()).unwrap();
+        started.write_scanlines(&[50; 64]).unwrap();
+        let mut bomb = started.finish().unwrap();
+        let marker = if progressive { 0xc2 } else { 0xc0 };
+        let sof = bomb.windows(2).position(|m| m == [0xff, marker]).unwrap();
+        bomb[sof + 5..sof + 9].copy_from_slice(&[0x10, 0xe0, 0x1e, 0x00]);
+        bomb
+    }
+
+    #[test]
+    fn a_tiny_jpeg_claiming_8k_is_truncated_not_a_picture_of_zeros() {
+        for progressive in [false, true] {
+            let bomb = bomb_claiming_8k(progressive);
+            assert!(bomb.len() < 1000);
+            let mut rgba = Vec::new();
+            let error = decode_rgba(&bomb, DEFAULT_MAX_PIXELS, &mut rgba).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    DecodeError::Truncated {
+                        width: 7680,
+                        height: 4320,
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+            assert_eq!(rgba.capacity(), 0, "nothing was allocated");
+        }
+    }
+
+    #[test]
+    fn a_progressive_jpeg_with_too_many_scans_is_refused() {
+        let mut progressive = tiny_header_claiming(64, 64);
+        progressive[3] = 0xc2;
+        for _ in 0..=MAX_SCANS {
+            progressive.extend_from_slice(&[0xff, 0xda, 0x00, 0x08, 1, 1, 0, 0, 0, 0]);
+            progressive.extend_from_slice(&[0x55; 8]);
+        }
+        let error = check_claims(&progressive, DEFAULT_MAX_PIXELS).unwrap_err();
+        assert!(matches!(error, DecodeError::TooManyScans), "{error}");
     }
 
     #[test]

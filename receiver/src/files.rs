@@ -7,10 +7,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+/// The longest stem made of a name, in characters: with a time stamp and
+/// an extension, far below any file system's 255-byte limit.
+const MAX_STEM_CHARS: usize = 100;
+
 /// `name` with anything but ASCII letters, digits, `-` and `_` replaced by
-/// `_`, so a sender cannot choose where a file goes.
+/// `_`, so a sender cannot choose where a file goes, and shortened to
+/// [`MAX_STEM_CHARS`], so a long name still gets its file.
 pub fn safe_stem(name: &str) -> String {
     name.chars()
+        .take(MAX_STEM_CHARS)
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -84,6 +90,7 @@ mod tests {
         assert_eq!(safe_stem("porch"), "porch");
         assert_eq!(safe_stem("../../etc/passwd"), "______etc_passwd");
         assert_eq!(safe_stem("127.0.0.1:5000"), "127_0_0_1_5000");
+        assert_eq!(safe_stem(&"n".repeat(1000)).len(), MAX_STEM_CHARS);
     }
 
     #[test]

@@ -2,22 +2,33 @@
 //! `framewire-receiver` binary wires them together, and the benchmarks
 //! measure them one by one.
 //!
-//! [`server`] accepts senders and reads their frames, [`access`] decides who
-//! may connect, [`decode`] turns JPEG into RGBA on a thread per stream,
-//! `view` (feature `window`, on by default) shows pictures in a window,
-//! [`record`] writes streams to MKV files as received, [`snapshot`] saves
-//! pictures as PNG, [`files`] names what they write, [`stats`] counts and reports, and
-//! [`progress`] logs a line per stream now and then. Nothing here parses a
-//! command line.
+//! In the order a frame travels: [`access`] and [`admission`] decide who may
+//! connect and what a peer costs before it is admitted; [`server`] accepts
+//! senders and reads their frames into a [`stream`] each (its counters and
+//! lifecycle), charging the memory [`budget`]; [`decode`] turns JPEG into a
+//! [`picture`] on a thread per stream and hands it to a sink: `view`
+//! (feature `window`, on by default) shows it in a window; [`record`] writes
+//! streams to MKV files as received, [`snapshot`] saves pictures as PNG and
+//! [`files`] names what they write. [`report`] lists the streams and makes
+//! the exit report ([`latency`] is its histogram), [`progress`] logs a line
+//! per stream now and then, [`cli`] turns the command line into settings
+//! and [`exit`] ends it all within a bound.
 
 pub mod access;
+pub mod admission;
+pub mod budget;
+pub mod cli;
 pub mod decode;
+pub mod exit;
 pub mod files;
+pub mod latency;
+pub mod picture;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod server;
 pub mod snapshot;
-pub mod stats;
+pub mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "window")]

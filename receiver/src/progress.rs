@@ -5,12 +5,13 @@
 //! for weeks sees today's figures, not the average since it started.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use framewire_proto::shutdown::StopSignal;
 
-use crate::stats::{LatencyHistogram, Registry, StreamStats};
+use crate::latency::LatencyHistogram;
+use crate::report::Registry;
+use crate::stream::Stream;
 
 /// One stream's counters at the start of an interval.
 struct Mark {
@@ -22,18 +23,14 @@ struct Mark {
 }
 
 impl Mark {
-    fn of(stream: &StreamStats) -> Mark {
-        let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    fn of(stream: &Stream) -> Mark {
+        let counters = stream.counters();
         Mark {
             at: Instant::now(),
-            decoded: get(&stream.decoded),
-            dropped: get(&stream.dropped_before_decode) + get(&stream.dropped_before_show),
-            bytes: get(&stream.bytes),
-            latency: stream
-                .latency
-                .lock()
-                .map(|latency| latency.clone())
-                .unwrap_or_default(),
+            decoded: counters.decoded,
+            dropped: counters.dropped(),
+            bytes: counters.bytes,
+            latency: stream.latency(),
         }
     }
 }
@@ -49,21 +46,18 @@ pub fn log_until_stopped(registry: &Registry, interval: Duration, stop: &StopSig
         }
         next += interval;
         let streams = registry.all();
-        marks.retain(|id, _| streams.iter().any(|s| s.id == *id));
-        for stream in streams
-            .iter()
-            .filter(|s| s.connected.load(Ordering::Relaxed))
-        {
+        marks.retain(|id, _| streams.iter().any(|s| s.id() == *id));
+        for stream in streams.iter().filter(|s| s.is_connected()) {
             let now = Mark::of(stream);
-            if let Some(before) = marks.get(&stream.id) {
+            if let Some(before) = marks.get(&stream.id()) {
                 log::info!("{}", describe(stream, before, &now));
             }
-            marks.insert(stream.id, now);
+            marks.insert(stream.id(), now);
         }
     }
 }
 
-fn describe(stream: &StreamStats, before: &Mark, now: &Mark) -> String {
+fn describe(stream: &Stream, before: &Mark, now: &Mark) -> String {
     let seconds = (now.at - before.at).as_secs_f64().max(1e-9);
     let latency = now.latency.since(&before.latency);
     let ms = |quantile| {
@@ -73,7 +67,7 @@ fn describe(stream: &StreamStats, before: &Mark, now: &Mark) -> String {
     };
     format!(
         "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p99 {}, {:.0} kbit/s",
-        stream.id,
+        stream.id(),
         stream.label(),
         (now.decoded - before.decoded) as f64 / seconds,
         now.dropped - before.dropped,
@@ -89,19 +83,21 @@ mod tests {
 
     #[test]
     fn the_line_shows_only_the_interval() {
-        let stream = StreamStats::new(3, "127.0.0.1:9".parse().unwrap());
+        let stream = Stream::new(3, "127.0.0.1:9".parse().unwrap());
+        let mut before = Mark::of(&stream);
         for _ in 0..100 {
-            stream.latency.lock().unwrap().record(100_000); // an old, slow start
+            before.latency.record(100_000); // an old, slow start
         }
-        let before = Mark::of(&stream);
+        let mut latency = before.latency.clone();
         for _ in 0..30 {
-            stream.latency.lock().unwrap().record(5_000);
+            latency.record(5_000);
         }
-        StreamStats::add(&stream.decoded, 30);
-        StreamStats::add(&stream.bytes, 125_000);
         let now = Mark {
             at: before.at + Duration::from_secs(1),
-            ..Mark::of(&stream)
+            decoded: 30,
+            dropped: 0,
+            bytes: 125_000,
+            latency,
         };
         let line = describe(&stream, &before, &now);
         assert!(line.contains("30.0 fps decoded"), "{line}");

@@ -1,13 +1,27 @@
 //! Accepting senders and reading their frames, one task per connection.
 //!
-//! Every connection has its own reader, buffer, counters and decoder thread,
-//! so two senders never see each other's bytes (the prototype's server shared
-//! one buffer among all clients and broke). A connection that sends something
-//! that is not a framewire (or prototype) stream is closed with a log line
-//! naming the peer and the reason; every other connection carries on. The
-//! [`Limits`] bound what a peer can use: message size, the number of senders,
-//! and the time to deliver a message; [`Access`] says who may connect at all.
-//! The server does not decode or draw.
+//! A connection goes through three steps, like mini-redis's handler:
+//!
+//! 1. **Admission.** The allow-list is checked on accept, before a byte is
+//!    read. The connection then takes a *pending* place from the [`Gate`]
+//!    (a small budget of its own, per address too) for its TLS handshake and
+//!    its first message (with the token, if one is set), each under its own
+//!    short deadline and with a small message limit while a token is asked.
+//!    Only a peer that got through takes a sender slot (`--max-senders`), so
+//!    squatters never keep a real sender out.
+//! 2. **Open the stream.** The [`Registry`] gives it a [`Stream`] and a
+//!    guard; its decoder thread starts, and its recording if `--record`.
+//! 3. **Pump.** Frames go into the decoder's latest-frame slot (and to the
+//!    recorder), each charged to the memory budget, until the peer closes,
+//!    breaks the protocol, goes silent, or the receiver stops. Then the slot
+//!    closes; the decoder finishes its frame and ends, and the sender slot
+//!    and the guard are given back when both the connection and the decoder
+//!    are done.
+//!
+//! Every connection has its own reader, buffer, counters and decoder, so
+//! two senders never see each other's bytes (the prototype's server shared
+//! one buffer among all clients and broke). The server does not decode or
+//! draw.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +30,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
+use framewire_proto::Frame;
 use framewire_proto::codec::{FrameReader, ReadError};
+use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::latest_slot;
 use futures_lite::{AsyncRead, FutureExt};
 
@@ -28,9 +44,19 @@ pub type TlsAcceptor = futures_rustls::TlsAcceptor;
 pub type TlsAcceptor = std::convert::Infallible;
 
 use crate::access::Access;
-use crate::decode::DecoderContext;
+use crate::admission::{Gate, Pending, PendingLimits};
+use crate::budget::MemoryBudget;
+use crate::decode::{DecoderContext, Received};
 use crate::record::Recorder;
-use crate::stats::{Registry, StreamStats};
+use crate::report::{Registry, StreamGuard};
+use crate::stream::Stream;
+
+/// The longest first message while a token is asked for: a hello is a
+/// name and a token, far below this.
+const MAX_HELLO_BYTES: usize = 64 * 1024;
+
+/// The longest a step of admission (TLS handshake, first message) may take.
+const MAX_ADMISSION_STEP: Duration = Duration::from_secs(5);
 
 /// What a remote peer may use of this receiver.
 pub struct Limits {
@@ -41,19 +67,32 @@ pub struct Limits {
     /// Longest wait for a complete message (`--idle-timeout`): a peer that
     /// goes silent, or trickles a message byte by byte, is dropped after it.
     pub idle_timeout: Duration,
+    /// Connections waiting to be admitted, in total and per address.
+    pub pending: PendingLimits,
+}
+
+impl Limits {
+    /// Each step of admission gets the idle timeout, at most
+    /// [`MAX_ADMISSION_STEP`].
+    fn admission_step(&self) -> Duration {
+        self.idle_timeout.min(MAX_ADMISSION_STEP)
+    }
 }
 
 pub struct Server {
     listener: TcpListener,
     limits: Limits,
     access: Access,
+    gate: Arc<Gate>,
     /// `--tls`: every connection starts with a TLS handshake.
     tls: Option<TlsAcceptor>,
     registry: Arc<Registry>,
     decoder: DecoderContext,
+    budget: Arc<MemoryBudget>,
     /// `--record`: every stream is also written to disk.
     recorder: Option<Arc<Recorder>>,
-    live_senders: Arc<AtomicUsize>,
+    senders: Arc<AtomicUsize>,
+    stop: StopSignal,
 }
 
 /// Why a connection ended.
@@ -62,16 +101,27 @@ enum Ending {
     Closed,
     Broken(ReadError),
     Idle,
+    /// The receiver is stopping.
+    Stopped,
 }
 
-/// Counts a connection as live until dropped.
-struct LiveSender(Arc<AtomicUsize>);
+/// A sender slot (`--max-senders`), given back on drop.
+struct SenderSlot(Arc<AtomicUsize>);
 
-impl Drop for LiveSender {
+impl Drop for SenderSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+/// What an admitted connection holds until both it and its decoder are done.
+struct Admitted {
+    _slot: SenderSlot,
+    _guard: StreamGuard,
+}
+
+/// A connection's byte stream, plain or TLS.
+type Socket = Box<dyn AsyncRead + Unpin + Send>;
 
 impl Server {
     pub fn new(
@@ -83,13 +133,16 @@ impl Server {
     ) -> Server {
         Server {
             listener,
+            gate: Gate::new(limits.pending),
             limits,
             access,
             tls: None,
             registry,
+            budget: decoder.budget.clone(),
+            stop: decoder.stop.clone(),
             decoder,
             recorder: None,
-            live_senders: Arc::new(AtomicUsize::new(0)),
+            senders: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -116,93 +169,166 @@ impl Server {
         })
     }
 
-    /// Accepts senders until the process ends.
+    /// Accepts senders until the receiver stops.
     pub async fn run(self: Arc<Self>) {
         loop {
-            match self.listener.accept().await {
-                Ok((stream, peer)) => {
+            let accepted = async { Some(self.listener.accept().await) }
+                .or(async {
+                    self.stop.stopped().await;
+                    None
+                })
+                .await;
+            match accepted {
+                None => return,
+                Some(Ok((socket, peer))) => {
                     if !self.access.allows_address(peer.ip()) {
-                        log::warn!("refused {peer}: its address is not in --allow");
+                        self.gate.refused(
+                            peer.ip(),
+                            &peer.to_string(),
+                            "its address is not in --allow",
+                        );
                         continue;
                     }
-                    let live = self.live_senders.fetch_add(1, Ordering::AcqRel);
-                    let guard = LiveSender(self.live_senders.clone());
-                    if live >= self.limits.max_senders {
-                        log::warn!(
-                            "refused {peer}: {live} senders are connected, the most --max-senders allows"
-                        );
-                        continue; // dropping the socket and the guard closes and uncounts it
+                    match self.gate.enter(peer.ip()) {
+                        Ok(pending) => {
+                            smol::spawn(self.clone().serve(socket, peer, pending)).detach();
+                        }
+                        Err(full) => {
+                            self.gate
+                                .refused(peer.ip(), &peer.to_string(), &full.to_string())
+                        }
                     }
-                    smol::spawn(self.clone().serve(stream, peer, guard)).detach();
                 }
-                Err(error) => {
+                Some(Err(error)) => {
                     // Usually out of file descriptors: wait instead of spinning.
                     log::warn!("cannot accept a connection: {error}");
-                    smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                    smol::Timer::after(Duration::from_millis(100)).await;
                 }
             }
         }
     }
 
-    async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, _live: LiveSender) {
+    async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, pending: Pending) {
         if let Err(error) = socket.set_nodelay(true) {
             log::debug!("TCP_NODELAY not set for {peer}: {error}");
         }
-        let idle_timeout = self.limits.idle_timeout;
-        let socket: Box<dyn AsyncRead + Unpin + Send> = match &self.tls {
+        let admitted = async { self.admit(socket, peer).await }
+            .or(async {
+                self.stop.stopped().await;
+                Err("the receiver is stopping".to_owned())
+            })
+            .await;
+        let (reader, first) = match admitted {
+            Ok(admitted) => admitted,
+            Err(reason) => {
+                self.gate.refused(peer.ip(), &peer.to_string(), &reason);
+                return;
+            }
+        };
+        drop(pending);
+        let live = self.senders.fetch_add(1, Ordering::AcqRel);
+        let slot = SenderSlot(self.senders.clone());
+        if live >= self.limits.max_senders {
+            let reason = format!("{live} senders are connected, the most --max-senders allows");
+            self.gate.refused(peer.ip(), &peer.to_string(), &reason);
+            return; // dropping the socket and the slot closes and uncounts it
+        }
+        let (stream, guard) = self.registry.open(peer);
+        let admitted = Arc::new(Admitted {
+            _slot: slot,
+            _guard: guard,
+        });
+        log::info!("sender connected from {peer} (stream {})", stream.id());
+        self.pump(reader, first, stream, admitted).await;
+    }
+
+    /// Admission: the TLS handshake, then the first message (checked for the
+    /// token when one is set), each under its own deadline. Returns the
+    /// reader and the first message, or why the peer is refused.
+    async fn admit(
+        &self,
+        socket: TcpStream,
+        peer: SocketAddr,
+    ) -> Result<(FrameReader<Socket>, Option<Frame>), String> {
+        let step = self.limits.admission_step();
+        let socket: Socket = match &self.tls {
             None => Box::new(socket),
             #[cfg(not(feature = "tls"))]
             Some(never) => match *never {},
             #[cfg(feature = "tls")]
-            Some(acceptor) => {
-                let handshake = async { Some(acceptor.accept(socket).await) }
-                    .or(async {
-                        smol::Timer::after(idle_timeout).await;
-                        None
-                    })
-                    .await;
-                match handshake {
-                    Some(Ok(stream)) => Box::new(stream),
-                    Some(Err(error)) => {
-                        log::warn!(
-                            "refused {peer}: TLS handshake failed: {error} (this receiver runs \
-                             --tls: start the sender with --tls too)"
-                        );
-                        return;
-                    }
-                    None => {
-                        log::warn!("refused {peer}: no TLS handshake within --idle-timeout");
-                        return;
-                    }
+            Some(acceptor) => match within(step, acceptor.accept(socket)).await {
+                Some(Ok(stream)) => Box::new(stream),
+                Some(Err(error)) => {
+                    return Err(format!(
+                        "TLS handshake failed: {error} (this receiver runs --tls: start the \
+                         sender with --tls too)"
+                    ));
                 }
+                None => {
+                    return Err(format!(
+                        "no TLS handshake within {:.1} s",
+                        step.as_secs_f64()
+                    ));
+                }
+            },
+        };
+        let hello_limit = match self.access.token {
+            Some(_) => MAX_HELLO_BYTES.min(self.limits.max_frame_bytes),
+            None => self.limits.max_frame_bytes,
+        };
+        let mut reader = FrameReader::new(socket, hello_limit);
+        let first = match within(step, reader.read_frame()).await {
+            Some(Ok(Some(frame))) => frame,
+            Some(Ok(None)) => return Err("it closed the connection without a message".into()),
+            Some(Err(error)) => {
+                return Err(format!(
+                    "its first message is not a framewire message: {error}{}",
+                    hint(&error)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "it sent no complete message within {:.1} s",
+                    step.as_secs_f64()
+                ));
             }
         };
-        let mut reader = FrameReader::new(socket, self.limits.max_frame_bytes);
-        if self.access.token.is_some() {
-            let first = read_with_timeout(&mut reader, idle_timeout).await;
-            let refusal = match &first {
-                Some(Ok(Some(frame))) => self.access.check_first_message(frame).err(),
-                Some(Ok(None)) => Some("it closed the connection without a message"),
-                Some(Err(_)) => Some("its first message is not a framewire message"),
-                None => Some("it sent no message within --idle-timeout"),
-            };
-            if let Some(reason) = refusal {
-                log::warn!("refused {peer}: {reason}");
-                return;
+        if let Err(reason) = self.access.check_first_message(&first) {
+            if self.access.token.is_some() && !first.auth_token.is_empty() {
+                let wait = self.gate.wrong_token(peer.ip());
+                smol::Timer::after(wait).await;
             }
+            return Err(reason.to_owned());
         }
-        let stream = self.registry.open(peer);
-        log::info!("sender connected from {peer} (stream {})", stream.id);
+        reader.set_max_message_bytes(self.limits.max_frame_bytes);
+        Ok((reader, Some(first)))
+    }
+
+    /// Opens the stream's decoder (and recording) and feeds them every frame
+    /// until the connection ends.
+    async fn pump(
+        &self,
+        mut reader: FrameReader<Socket>,
+        mut first: Option<Frame>,
+        stream: Arc<Stream>,
+        admitted: Arc<Admitted>,
+    ) {
+        let peer = stream.peer();
         let (frames_out, frames_in) = latest_slot();
         let decoder = self.decoder.clone();
         let decoder_stream = stream.clone();
+        let decoder_admitted = admitted.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("decode-{}", stream.id))
-            .spawn(move || decoder.run(frames_in, decoder_stream));
+            .name(format!("decode-{}", stream.id()))
+            .spawn(move || {
+                decoder.run(frames_in, decoder_stream.clone());
+                decoder_stream.decoder_done();
+                drop(decoder_admitted);
+            });
         if let Err(error) = spawned {
             log::error!("closing the connection from {peer}: cannot start its decoder: {error}");
-            stream.connected.store(false, Ordering::Relaxed);
-            stream.decoder_finished.store(true, Ordering::Release);
+            stream.connection_ended();
+            stream.decoder_done();
             return;
         }
         let mut recording = match self.recorder.as_ref().map(|r| r.start(stream.clone())) {
@@ -213,69 +339,91 @@ impl Server {
                 None
             }
         };
-
+        let idle_timeout = self.limits.idle_timeout;
         let ending = loop {
-            let next = read_with_timeout(&mut reader, idle_timeout).await;
-            let frame = match next {
-                Some(Ok(Some(frame))) => frame,
-                Some(Ok(None)) => break Ending::Closed,
-                Some(Err(error)) => break Ending::Broken(error),
-                None => break Ending::Idle,
+            let frame = match first.take() {
+                Some(frame) => frame,
+                None => {
+                    let next = async { Some(read_with_timeout(&mut reader, idle_timeout).await) }
+                        .or(async {
+                            self.stop.stopped().await;
+                            None
+                        })
+                        .await;
+                    match next {
+                        None => break Ending::Stopped,
+                        Some(Some(Ok(Some(frame)))) => frame,
+                        Some(Some(Ok(None))) => break Ending::Closed,
+                        Some(Some(Err(error))) => break Ending::Broken(error),
+                        Some(None) => break Ending::Idle,
+                    }
+                }
             };
-            stream.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+            stream.note_bytes(reader.bytes_read());
             if frame.is_keep_alive() {
-                StreamStats::add(&stream.keep_alives, 1);
+                stream.note_keep_alive();
                 continue;
             }
             if stream.rename(&frame.stream_name) {
-                log::info!(
-                    "stream {} from {peer} is '{}'",
-                    stream.id,
-                    frame.stream_name
-                );
+                log::info!("stream {} from {peer} is '{}'", stream.id(), stream.name());
             }
-            stream.note_sequence(frame.sequence);
+            stream.note_frame(frame.sequence);
             if let Some(recording) = &mut recording {
                 recording.record(&frame);
             }
-            let _ = frames_out.put(frame); // a replaced frame is counted just below
-            stream
-                .dropped_before_decode
-                .store(frames_out.dropped(), Ordering::Relaxed);
+            let Some(charge) = self.budget.charge(frame.image.len()) else {
+                let refused = stream.note_refused_over_budget();
+                if refused <= 5 || refused.is_multiple_of(100) {
+                    log::warn!(
+                        "stream {}: frame {} refused ({refused} so far): the receiver's memory \
+                         budget (--max-memory) is spent",
+                        stream.label(),
+                        frame.sequence
+                    );
+                }
+                continue;
+            };
+            let _ = frames_out.put(Received { frame, charge }); // a replaced frame is counted just below
+            stream.note_dropped_before_decode(frames_out.dropped());
         };
-        stream.connected.store(false, Ordering::Relaxed);
-        let received = stream.received.load(Ordering::Relaxed);
+        drop(frames_out); // the decoder finishes the frame it holds, then ends
+        stream.connection_ended();
+        let received = stream.counters().received;
+        let label = stream.label();
         match ending {
-            Ending::Closed => log::info!(
-                "sender {} disconnected after {received} frames",
-                stream.label()
+            Ending::Closed => log::info!("sender {label} disconnected after {received} frames"),
+            Ending::Stopped => log::info!(
+                "closed the connection from {label} after {received} frames: the receiver is stopping"
             ),
             Ending::Broken(error) => log::warn!(
-                "closed the connection from {} after {received} frames: {error}{}",
-                stream.label(),
+                "closed the connection from {label} after {received} frames: {error}{}",
                 hint(&error)
             ),
             Ending::Idle => log::warn!(
-                "closed the connection from {} after {received} frames: no complete message for {:.1} s \
+                "closed the connection from {label} after {received} frames: no complete message for {:.1} s \
                  (--idle-timeout)",
-                stream.label(),
                 idle_timeout.as_secs_f64()
             ),
         }
     }
 }
 
+/// `future`'s output, or `None` if it takes longer than `limit`.
+async fn within<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    async { Some(future.await) }
+        .or(async {
+            smol::Timer::after(limit).await;
+            None
+        })
+        .await
+}
+
 /// The next message, or `None` when none is complete within `timeout`.
 async fn read_with_timeout<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     timeout: Duration,
-) -> Option<Result<Option<framewire_proto::Frame>, ReadError>> {
-    async { Some(reader.read_frame().await) }
-        .or(async {
-            smol::Timer::after(timeout).await;
-            None
-        })
-        .await
+) -> Option<Result<Option<Frame>, ReadError>> {
+    within(timeout, reader.read_frame()).await
 }
 
 /// A hint for the most common way to get here by mistake: pointing a web

@@ -1,10 +1,11 @@
 //! Saving decoded pictures as PNG files, at their native resolution.
 //!
-//! With `--snapshot-dir`, each stream's decoder keeps its newest picture
-//! (by swapping buffers, not copying), and on exit every stream's picture is
-//! written to `DIR/stream-<id>-<name>.png`. The window's S key saves what a
-//! tile shows to `DIR/<name>-<UTC time>.png`. This module only writes
-//! files; it does not decide when.
+//! With `--snapshot-dir`, each stream keeps the newest JPEG that decoded
+//! (compressed, charged to the memory budget: a closed stream holds no
+//! decoded pixels), and on exit each one is decoded again and written to
+//! `DIR/stream-<id>-<name>.png`. The window's S key saves what a tile shows
+//! to `DIR/<name>-<UTC time>.png`. This module only writes files; it does
+//! not decide when.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -12,16 +13,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use crate::files::{create_new_file, safe_stem, utc_stamp};
-use crate::stats::StreamStats;
-
-/// A decoded picture kept for a snapshot.
-#[derive(Default)]
-pub struct Picture {
-    pub width: u32,
-    pub height: u32,
-    pub rgba: Vec<u8>,
-}
+use crate::picture::Picture;
+use crate::stream::Stream;
 
 /// Writes `picture` as an 8-bit RGBA PNG.
 pub fn write_png(path: &Path, picture: &Picture) -> anyhow::Result<()> {
@@ -58,22 +53,20 @@ fn write_png_to(file: File, path: &Path, picture: &Picture) -> anyhow::Result<()
 }
 
 /// Writes the last picture of `stream` into `directory`; returns the path,
-/// or None when the stream never decoded a picture.
-pub fn save_last_picture(
-    directory: &Path,
-    stream: &StreamStats,
-) -> anyhow::Result<Option<PathBuf>> {
-    let picture = stream
-        .last_picture
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the picture of stream {} is unavailable", stream.id))?;
-    if picture.rgba.is_empty() {
+/// or None when the stream never decoded a picture. The kept JPEG is let go
+/// once saved.
+pub fn save_last_picture(directory: &Path, stream: &Stream) -> anyhow::Result<Option<PathBuf>> {
+    let Some(jpeg) = stream.last_jpeg() else {
         return Ok(None);
-    }
+    };
+    let mut picture = Picture::default();
+    (picture.width, picture.height) = decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut picture.rgba)
+        .with_context(|| format!("the last picture of {} does not decode", stream.label()))?;
     std::fs::create_dir_all(directory)
         .with_context(|| format!("cannot create {}", directory.display()))?;
-    let path = directory.join(file_name(stream.id, &stream.name()));
+    let path = directory.join(file_name(stream.id(), &stream.name()));
     write_png(&path, &picture)?;
+    stream.forget_last_jpeg();
     Ok(Some(path))
 }
 

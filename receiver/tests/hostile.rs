@@ -155,7 +155,7 @@ fn a_peer_that_trickles_a_message_is_dropped_after_the_idle_timeout() {
     );
     receiver
         .process
-        .wait_for_log("no complete message for 1.0 s", Duration::from_secs(5));
+        .wait_for_log("no complete message within 1.0 s", Duration::from_secs(5));
     receiver.stop();
 }
 
@@ -171,6 +171,9 @@ fn one_sender_above_max_senders_is_refused_and_the_others_stream_on() {
         .wait_for_log("is 'first'", Duration::from_secs(20));
 
     let mut extra = TcpStream::connect(receiver.address).unwrap();
+    extra
+        .write_all(&encoded(&Frame::keep_alive("extra")))
+        .unwrap();
     assert!(
         closed_by_peer(&mut extra, Duration::from_secs(5)),
         "the sender over the limit was kept"

@@ -32,9 +32,10 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy}
 use winit::keyboard::{Key, NamedKey};
 use winit::window::{Fullscreen, Window, WindowId};
 
-use crate::decode::{DecodedFrame, FrameSink};
-use crate::snapshot::{self, Picture};
-use crate::stats::StreamStats;
+use crate::decode::{DecodedFrame, PictureSink};
+use crate::picture::Picture;
+use crate::snapshot;
+use crate::stream::Stream;
 use layout::Rect;
 use renderer::{Draw, GpuImage, Renderer};
 use surface::WindowSurface;
@@ -79,9 +80,12 @@ impl Mailbox {
     /// true when the window needs waking.
     fn put(&self, frame: DecodedFrame) -> bool {
         if let Ok(mut frames) = self.frames.lock() {
-            match frames.iter_mut().find(|f| f.stream.id == frame.stream.id) {
+            match frames
+                .iter_mut()
+                .find(|f| f.stream.id() == frame.stream.id())
+            {
                 Some(waiting) => {
-                    StreamStats::add(&waiting.stream.dropped_before_show, 1);
+                    waiting.stream.note_dropped_before_show();
                     *waiting = frame;
                 }
                 None => frames.push(frame),
@@ -99,6 +103,21 @@ impl Mailbox {
     }
 }
 
+/// The decoders' way into the window: the mailbox, and a wake-up for the
+/// event loop when a batch starts.
+struct WindowSink {
+    mailbox: Arc<Mailbox>,
+    proxy: EventLoopProxy<Wake>,
+}
+
+impl PictureSink for WindowSink {
+    fn show(&self, frame: DecodedFrame) {
+        if self.mailbox.put(frame) {
+            let _ = self.proxy.send_event(Wake::FramesReady);
+        }
+    }
+}
+
 /// A window that is ready to run, and the sink decoders feed it through.
 pub struct WindowView {
     event_loop: EventLoop<Wake>,
@@ -111,15 +130,12 @@ impl WindowView {
     pub fn new(
         listening_on: String,
         snapshot_dir: PathBuf,
-    ) -> anyhow::Result<(WindowView, FrameSink)> {
+    ) -> anyhow::Result<(WindowView, Arc<dyn PictureSink>)> {
         let event_loop = display::event_loop()?;
         let mailbox = Arc::new(Mailbox::default());
-        let proxy = event_loop.create_proxy();
-        let sink_mailbox = mailbox.clone();
-        let sink: FrameSink = Arc::new(move |frame: DecodedFrame| {
-            if sink_mailbox.put(frame) {
-                let _ = proxy.send_event(Wake::FramesReady);
-            }
+        let sink = Arc::new(WindowSink {
+            mailbox: mailbox.clone(),
+            proxy: event_loop.create_proxy(),
         });
         let app = App {
             mailbox,
@@ -159,7 +175,7 @@ impl WindowView {
             app.redraws,
             app.tiles
                 .iter()
-                .map(|tile| tile.stream.shown.load(Ordering::Relaxed))
+                .map(|tile| tile.stream.counters().shown)
                 .sum::<u64>()
         );
         app.error.map_or(Ok(()), Err)
@@ -231,7 +247,7 @@ struct App {
     gpu: Option<Gpu>,
     tiles: Vec<Tile>,
     /// Streams left out because every tile shows a live one.
-    not_shown: Vec<Arc<StreamStats>>,
+    not_shown: Vec<Arc<Stream>>,
     /// The tile shown alone (keys 1-9), or the grid.
     selected: Option<usize>,
     overlay_visible: bool,
@@ -279,7 +295,7 @@ impl App {
             let index = match self
                 .tiles
                 .iter()
-                .position(|t| t.stream.id == frame.stream.id)
+                .position(|t| t.stream.id() == frame.stream.id())
             {
                 Some(index) => index,
                 None => match self.place(frame.stream.clone(), now) {
@@ -296,13 +312,10 @@ impl App {
             if tile.unshown && visible {
                 // Replaced before the screen could show it. (A tile hidden
                 // by the choice of one stream drops nothing.)
-                StreamStats::add(&tile.stream.dropped_before_show, 1);
+                tile.stream.note_dropped_before_show();
             }
-            tile.picture = Picture {
-                width: frame.width,
-                height: frame.height,
-                rgba: frame.rgba,
-            };
+            tile.picture = frame.picture;
+            tile.picture_charge = Some(frame.charge);
             tile.capture_time_us = frame.capture_time_us;
             tile.unshown = true;
             self.redraw_wanted |= visible;
@@ -310,7 +323,7 @@ impl App {
     }
 
     /// Gives a new stream its tile; None when the grid is full of live ones.
-    fn place(&mut self, stream: Arc<StreamStats>, now: Instant) -> Option<usize> {
+    fn place(&mut self, stream: Arc<Stream>, now: Instant) -> Option<usize> {
         let statuses: Vec<Status> = self.tiles.iter().map(|t| t.status(now)).collect();
         let name = stream.name();
         let existing = self.tiles.iter().map(|t| t.name.as_str()).zip(statuses);
@@ -326,9 +339,8 @@ impl App {
             }
             Placement::NoRoom => {
                 // Said once per stream, not once per frame.
-                self.not_shown
-                    .retain(|stream| stream.connected.load(Ordering::Relaxed));
-                if !self.not_shown.iter().any(|s| s.id == tile.stream.id) {
+                self.not_shown.retain(|stream| stream.is_connected());
+                if !self.not_shown.iter().any(|s| s.id() == tile.stream.id()) {
                     log::warn!(
                         "stream '{name}' is not shown: all {} tiles show live streams",
                         tiles::MAX_TILES
@@ -580,14 +592,14 @@ impl App {
         let live: Vec<&Tile> = self
             .tiles
             .iter()
-            .filter(|t| t.stream.connected.load(Ordering::Relaxed))
+            .filter(|t| t.stream.is_connected())
             .collect();
         let title = match live.as_slice() {
             [] => format!("framewire — waiting for senders on {}", self.listening_on),
             [tile] => format!(
                 "framewire — {} ({}) {}",
                 tile.name,
-                tile.stream.peer,
+                tile.stream.peer(),
                 tile.figures.text.get(1).map_or("", String::as_str)
             ),
             many => format!("framewire — {} streams", many.len()),
@@ -664,16 +676,7 @@ impl App {
             .iter()
             .enumerate()
             .filter(|(index, tile)| self.is_visible(*index) && tile.picture.width > 0)
-            .map(|(_, tile)| {
-                (
-                    tile.name.clone(),
-                    Picture {
-                        width: tile.picture.width,
-                        height: tile.picture.height,
-                        rgba: tile.picture.rgba.clone(),
-                    },
-                )
-            })
+            .map(|(_, tile)| (tile.name.clone(), tile.picture.clone()))
             .collect();
         if pictures.is_empty() {
             self.show_notice("no picture to save yet".into());

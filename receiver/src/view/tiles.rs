@@ -10,11 +10,11 @@
 //! only carried along.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::snapshot::Picture;
-use crate::stats::StreamStats;
+use crate::budget::Charge;
+use crate::picture::Picture;
+use crate::stream::Stream;
 
 use super::renderer::GpuImage;
 
@@ -116,9 +116,11 @@ pub fn place<'a>(tiles: impl Iterator<Item = (&'a str, Status)> + Clone, name: &
 /// What a tile shows.
 pub struct Tile {
     pub name: String,
-    pub stream: Arc<StreamStats>,
+    pub stream: Arc<Stream>,
     /// The picture on screen, at its native size, kept for snapshots.
     pub picture: Picture,
+    /// The picture's share of the memory budget.
+    pub picture_charge: Option<Charge>,
     pub capture_time_us: u64,
     pub texture: Option<GpuImage>,
     /// Uploaded but not presented yet.
@@ -151,15 +153,16 @@ pub struct Figures {
 }
 
 impl Tile {
-    pub fn new(stream: Arc<StreamStats>, now: Instant) -> Tile {
+    pub fn new(stream: Arc<Stream>, now: Instant) -> Tile {
         Tile {
             name: stream.name(),
             figures: Figures {
-                bytes_then: stream.bytes.load(Ordering::Relaxed),
+                bytes_then: stream.counters().bytes,
                 ..Figures::default()
             },
             stream,
             picture: Picture::default(),
+            picture_charge: None,
             capture_time_us: 0,
             texture: None,
             unshown: false,
@@ -185,7 +188,7 @@ impl Tile {
         status(
             now.saturating_duration_since(self.last_frame_at),
             self.frame_interval,
-            self.stream.connected.load(Ordering::Relaxed),
+            self.stream.is_connected(),
         )
     }
 
@@ -193,7 +196,7 @@ impl Tile {
     pub fn note_shown(&mut self, now_us: u64) {
         self.unshown = false;
         self.figures.shown += 1;
-        StreamStats::add(&self.stream.shown, 1);
+        self.stream.note_shown();
         if self.capture_time_us != 0 && now_us >= self.capture_time_us {
             if self.figures.latencies_ms.len() >= 1000 {
                 self.figures.latencies_ms.clear(); // refreshes stopped: do not grow
@@ -205,25 +208,18 @@ impl Tile {
 
     /// Recomputes the overlay's lines over the `elapsed` since the last time.
     pub fn refresh_figures(&mut self, elapsed: Duration) {
-        let stream = &self.stream;
+        let counters = self.stream.counters();
         let seconds = elapsed.as_secs_f64().max(1e-3);
         let figures = &mut self.figures;
         let fps = (figures.shown - figures.shown_then) as f64 / seconds;
         figures.shown_then = figures.shown;
-        let bytes = stream.bytes.load(Ordering::Relaxed);
+        let bytes = counters.bytes;
         let kbits = bytes.saturating_sub(figures.bytes_then) as f64 * 8.0 / 1000.0 / seconds;
         figures.bytes_then = bytes;
         let latency = median(&mut figures.latencies_ms)
             .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
         figures.latencies_ms.clear();
-        let dropped = [
-            &stream.sequence_gaps,
-            &stream.dropped_before_decode,
-            &stream.dropped_before_show,
-        ]
-        .iter()
-        .map(|counter| counter.load(Ordering::Relaxed))
-        .sum::<u64>();
+        let dropped = counters.sequence_gaps + counters.dropped();
         figures.text = vec![
             format!(
                 "{}  {}x{}",

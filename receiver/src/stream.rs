@@ -1,0 +1,436 @@
+//! One admitted connection's stream: its name, its counters and its
+//! lifecycle, behind the methods of [`Stream`].
+//!
+//! The connection task, the stream's decoder, the recorder, the window and
+//! the report all hold the same `Arc<Stream>` and change it only through
+//! these methods; every memory ordering of a stream's state is in this file.
+//! A stream is [`Phase::Live`] while its connection is open,
+//! [`Phase::Closing`] once the connection has ended while the decoder still
+//! works on what was received, and [`Phase::Closed`] when the decoder is done
+//! too. The name a sender gives is cleaned here, once: control characters
+//! and bidirectional overrides are replaced and it is shortened, so no log
+//! line, file name or tile ever shows what a peer typed raw. The stream does
+//! not read sockets or decode.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::budget::Charge;
+use crate::latency::LatencyHistogram;
+
+/// Longest stream name kept, in characters; a longer one is cut.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A step in sequence numbers bigger than this is a sender that started
+/// numbering again (or a peer playing games), not frames it dropped.
+const MAX_SEQUENCE_GAP: u64 = 1 << 20;
+
+/// Where a stream is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Its connection is open.
+    Live,
+    /// Its connection has ended; its decoder finishes what it holds.
+    Closing,
+    /// Its decoder is done (or never started): the stream holds nothing more.
+    Closed,
+}
+
+/// The newest JPEG that decoded, kept (charged to the budget) so that its
+/// picture can be saved on exit without holding decoded pixels.
+struct KeptJpeg {
+    jpeg: Bytes,
+    _charge: Charge,
+}
+
+/// One stream's state.
+pub struct Stream {
+    id: u64,
+    peer: SocketAddr,
+    name: Mutex<String>,
+    connected_at: Instant,
+    phase: AtomicU8,
+    received: AtomicU64,
+    keep_alives: AtomicU64,
+    bytes: AtomicU64,
+    decoded: AtomicU64,
+    decode_errors: AtomicU64,
+    refused_over_budget: AtomicU64,
+    decode_nanos: AtomicU64,
+    shown: AtomicU64,
+    dropped_before_decode: AtomicU64,
+    dropped_before_show: AtomicU64,
+    sequence_gaps: AtomicU64,
+    out_of_order: AtomicU64,
+    last_sequence: AtomicU64,
+    width: AtomicU64,
+    height: AtomicU64,
+    /// Microseconds since `connected_at` of the first and the latest decoded frame.
+    first_decoded_us: AtomicU64,
+    last_decoded_us: AtomicU64,
+    latency: Mutex<LatencyHistogram>,
+    last_jpeg: Mutex<Option<KeptJpeg>>,
+}
+
+/// A stream's counters at one moment, as plain numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counters {
+    pub received: u64,
+    pub keep_alives: u64,
+    pub bytes: u64,
+    pub decoded: u64,
+    pub decode_errors: u64,
+    /// Frames refused before decoding because the memory budget was spent.
+    pub refused_over_budget: u64,
+    pub shown: u64,
+    pub dropped_before_decode: u64,
+    pub dropped_before_show: u64,
+    /// Frames the sender numbered but never sent (dropped on its side).
+    pub sequence_gaps: u64,
+    pub out_of_order: u64,
+    pub last_sequence: u64,
+    pub width: u64,
+    pub height: u64,
+    /// Mean time to decode one frame, in milliseconds.
+    pub decode_ms_mean: f64,
+    /// Decoded frames per second between the first and the latest one.
+    pub decoded_fps: f64,
+}
+
+impl Counters {
+    /// Every frame lost on the way to the screen: not sent, replaced before
+    /// decoding, or replaced before being shown.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_before_decode + self.dropped_before_show
+    }
+}
+
+impl Stream {
+    pub fn new(id: u64, peer: SocketAddr) -> Stream {
+        Stream {
+            id,
+            peer,
+            name: Mutex::new(peer.to_string()),
+            connected_at: Instant::now(),
+            phase: AtomicU8::new(Phase::Live as u8),
+            received: AtomicU64::new(0),
+            keep_alives: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            decoded: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
+            refused_over_budget: AtomicU64::new(0),
+            decode_nanos: AtomicU64::new(0),
+            shown: AtomicU64::new(0),
+            dropped_before_decode: AtomicU64::new(0),
+            dropped_before_show: AtomicU64::new(0),
+            sequence_gaps: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            last_sequence: AtomicU64::new(0),
+            width: AtomicU64::new(0),
+            height: AtomicU64::new(0),
+            first_decoded_us: AtomicU64::new(0),
+            last_decoded_us: AtomicU64::new(0),
+            latency: Mutex::new(LatencyHistogram::default()),
+            last_jpeg: Mutex::new(None),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The stream's name (cleaned), or the peer's address if it gave none.
+    pub fn name(&self) -> String {
+        self.name
+            .lock()
+            .map(|name| name.clone())
+            .unwrap_or_default()
+    }
+
+    /// How logs name the stream: `'porch' (10.0.0.7:40112)`, or just the
+    /// address when the sender gave no name.
+    pub fn label(&self) -> String {
+        let name = self.name();
+        let peer = self.peer.to_string();
+        if name == peer {
+            peer
+        } else {
+            format!("'{name}' ({peer})")
+        }
+    }
+
+    /// Takes the name the sender gives its stream, cleaned; true if it
+    /// changed. An empty name (the prototype sends none) keeps the address.
+    pub fn rename(&self, name: &str) -> bool {
+        if name.is_empty() {
+            return false;
+        }
+        let Ok(mut current) = self.name.lock() else {
+            return false;
+        };
+        // Cheap test first: a sender repeats its name in every frame.
+        if current.as_str() == name {
+            return false;
+        }
+        let cleaned = clean_name(name);
+        if *current == cleaned {
+            return false;
+        }
+        *current = cleaned;
+        true
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Live,
+            1 => Phase::Closing,
+            _ => Phase::Closed,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.phase() == Phase::Live
+    }
+
+    /// The connection has ended (its decoder may still be working).
+    pub fn connection_ended(&self) {
+        let _ = self.phase.compare_exchange(
+            Phase::Live as u8,
+            Phase::Closing as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// The decoder has finished (or never started). Release: whoever sees
+    /// [`Phase::Closed`] also sees the decoder's counters and kept picture.
+    pub fn decoder_done(&self) {
+        self.phase.store(Phase::Closed as u8, Ordering::Release);
+    }
+
+    /// Total bytes of complete messages read on the connection.
+    pub fn note_bytes(&self, total: u64) {
+        self.bytes.store(total, Ordering::Relaxed);
+    }
+
+    pub fn note_keep_alive(&self) {
+        self.keep_alives.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes a received frame's sequence number: gaps are frames the sender
+    /// dropped, a step back is out of order. Streams that never number their
+    /// frames (the prototype sends 0 every time) count neither, and a jump
+    /// too big to be dropped frames (a sender numbering again) is not a gap.
+    pub fn note_frame(&self, sequence: u64) {
+        let received_before = self.received.fetch_add(1, Ordering::Relaxed);
+        let previous = self.last_sequence.swap(sequence, Ordering::Relaxed);
+        if received_before == 0 || (sequence == 0 && previous == 0) {
+            return;
+        }
+        match sequence.checked_sub(previous) {
+            Some(step) if (1..=MAX_SEQUENCE_GAP).contains(&step) => {
+                self.sequence_gaps.fetch_add(step - 1, Ordering::Relaxed);
+            }
+            _ => {
+                self.out_of_order.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The slot before the decoder has replaced `total` frames so far.
+    pub fn note_dropped_before_decode(&self, total: u64) {
+        self.dropped_before_decode.store(total, Ordering::Relaxed);
+    }
+
+    /// A decoded picture was replaced before the window showed it.
+    pub fn note_dropped_before_show(&self) {
+        self.dropped_before_show.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn note_shown(&self) {
+        self.shown.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes a frame that did not decode; returns the errors so far.
+    pub fn note_decode_error(&self) -> u64 {
+        self.decode_errors.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Notes a frame refused for the memory budget; returns how many so far.
+    pub fn note_refused_over_budget(&self) -> u64 {
+        self.refused_over_budget.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Notes a decoded frame, the time decoding took, and its
+    /// capture→decoded latency.
+    pub fn note_decoded(&self, width: u32, height: u32, capture_time_us: u64, took: Duration) {
+        self.decode_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        let now_us = framewire_proto::unix_time_us();
+        if capture_time_us != 0
+            && now_us >= capture_time_us
+            && let Ok(mut latency) = self.latency.lock()
+        {
+            latency.record(now_us - capture_time_us);
+        }
+        let since_connect = self.connected_at.elapsed().as_micros() as u64;
+        if self.decoded.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.first_decoded_us
+                .store(since_connect, Ordering::Relaxed);
+        }
+        self.last_decoded_us.store(since_connect, Ordering::Relaxed);
+        self.width.store(width as u64, Ordering::Relaxed);
+        self.height.store(height as u64, Ordering::Relaxed);
+    }
+
+    /// Keeps `jpeg`, the newest frame that decoded, for a snapshot on exit.
+    pub fn keep_last_jpeg(&self, jpeg: Bytes, charge: Charge) {
+        if let Ok(mut kept) = self.last_jpeg.lock() {
+            *kept = Some(KeptJpeg {
+                jpeg,
+                _charge: charge,
+            });
+        }
+    }
+
+    /// The newest JPEG that decoded, if one is kept.
+    pub fn last_jpeg(&self) -> Option<Bytes> {
+        let kept = self.last_jpeg.lock().ok()?;
+        kept.as_ref().map(|kept| kept.jpeg.clone())
+    }
+
+    /// Lets go of the kept JPEG (and its charge).
+    pub fn forget_last_jpeg(&self) {
+        if let Ok(mut kept) = self.last_jpeg.lock() {
+            *kept = None;
+        }
+    }
+
+    /// A copy of the latency histogram so far.
+    pub fn latency(&self) -> LatencyHistogram {
+        self.latency
+            .lock()
+            .map(|latency| latency.clone())
+            .unwrap_or_default()
+    }
+
+    /// All counters now. A decoder's counters are complete once
+    /// [`Stream::phase`] says [`Phase::Closed`] (Acquire, in `phase`).
+    pub fn counters(&self) -> Counters {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let decoded = get(&self.decoded);
+        let (first, last) = (get(&self.first_decoded_us), get(&self.last_decoded_us));
+        let span_us = last.saturating_sub(first);
+        Counters {
+            received: get(&self.received),
+            keep_alives: get(&self.keep_alives),
+            bytes: get(&self.bytes),
+            decoded,
+            decode_errors: get(&self.decode_errors),
+            refused_over_budget: get(&self.refused_over_budget),
+            shown: get(&self.shown),
+            dropped_before_decode: get(&self.dropped_before_decode),
+            dropped_before_show: get(&self.dropped_before_show),
+            sequence_gaps: get(&self.sequence_gaps),
+            out_of_order: get(&self.out_of_order),
+            last_sequence: get(&self.last_sequence),
+            width: get(&self.width),
+            height: get(&self.height),
+            decode_ms_mean: get(&self.decode_nanos) as f64 / 1e6 / decoded.max(1) as f64,
+            decoded_fps: if decoded < 2 || span_us == 0 {
+                0.0
+            } else {
+                (decoded - 1) as f64 * 1e6 / span_us as f64
+            },
+        }
+    }
+}
+
+/// `name` as logs, tiles and file names may show it: control characters
+/// (CR, LF, ANSI escapes) and bidirectional overrides become `?`, and it is
+/// cut to [`MAX_NAME_CHARS`] characters (`…` marks the cut).
+pub fn clean_name(name: &str) -> String {
+    let mut cleaned: String = name
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+            if c.is_control() || bidi { '?' } else { c }
+        })
+        .collect();
+    if name.chars().nth(MAX_NAME_CHARS).is_some() {
+        cleaned.push('…');
+    }
+    cleaned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> Stream {
+        Stream::new(0, "127.0.0.1:1".parse().unwrap())
+    }
+
+    #[test]
+    fn sequence_gaps_and_reordering_are_counted_but_the_prototypes_zeros_are_not() {
+        let numbered = stream();
+        for sequence in [5, 6, 9, 8] {
+            numbered.note_frame(sequence);
+        }
+        let counters = numbered.counters();
+        assert_eq!((counters.sequence_gaps, counters.out_of_order), (2, 1));
+
+        let prototype = stream();
+        for _ in 0..5 {
+            prototype.note_frame(0);
+        }
+        let counters = prototype.counters();
+        assert_eq!((counters.received, counters.out_of_order), (5, 0));
+    }
+
+    #[test]
+    fn wild_sequence_numbers_never_make_a_huge_gap() {
+        let wild = stream();
+        for sequence in [10, 3, u64::MAX, 0, u64::MAX - 1, 4] {
+            wild.note_frame(sequence);
+        }
+        let counters = wild.counters();
+        assert_eq!(counters.sequence_gaps, 0);
+        assert_eq!(counters.out_of_order, 5);
+    }
+
+    #[test]
+    fn names_lose_control_characters_and_are_shortened() {
+        let named = stream();
+        assert!(named.rename("porch\r\n[INFO] forged line\x1b[31m"));
+        assert_eq!(named.name(), "porch??[INFO] forged line?[31m");
+        assert!(named.rename(&"x".repeat(1_000_000)));
+        assert_eq!(named.name().chars().count(), MAX_NAME_CHARS + 1);
+        assert!(!named.rename(&"x".repeat(1_000_000)), "the same name again");
+        assert_eq!(clean_name("cam\u{202e}gpj.exe"), "cam?gpj.exe");
+        assert!(
+            !named.rename(""),
+            "the prototype's empty name keeps the old one"
+        );
+    }
+
+    #[test]
+    fn the_phase_runs_live_closing_closed() {
+        let stream = stream();
+        assert!(stream.is_connected());
+        stream.connection_ended();
+        assert_eq!(stream.phase(), Phase::Closing);
+        stream.decoder_done();
+        stream.connection_ended();
+        assert_eq!(stream.phase(), Phase::Closed, "never back to closing");
+    }
+}
