@@ -12,9 +12,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The receiver binary cargo built for these tests.
+/// The receiver binary cargo built for these tests, or the one that
+/// `FRAMEWIRE_TEST_RECEIVER` names (to measure an older build with the same
+/// tests, side by side).
 pub fn receiver_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_framewire-receiver"))
+    std::env::var_os("FRAMEWIRE_TEST_RECEIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_framewire-receiver")))
 }
 
 /// The sender binary, built next to the receiver by `cargo test --workspace`.
