@@ -230,7 +230,7 @@ fn the_memory_budget_bounds_what_real_8k_frames_cost() {
     let (peak_rss, _) = peaks.join().unwrap();
     let report = receiver.stop();
     eprintln!(
-        "attack: budget six 8K streams ({} KB a frame) with --max-memory 250: receiver peak RSS          {peak_rss:.0} MB, {} frames decoded, {} refused over the budget",
+        "attack: budget six 8K streams ({} KB a frame) with --max-memory 250: receiver peak RSS {peak_rss:.0} MB, {} frames decoded, {} refused over the budget",
         picture.len() / 1000,
         field(&report, "frames_decoded"),
         report["refused_over_budget"].as_u64().unwrap_or(0)

@@ -3,24 +3,27 @@
 //!
 //! A winit event loop on the main thread owns the GPU surface ([`surface`]
 //! opens the device and keeps the surface at the window's size; [`renderer`]
-//! draws). Decoder threads leave each
-//! stream's newest picture in a [`Mailbox`] and wake the loop once; the loop
-//! keeps the picture in the stream's tile ([`tiles`]), uploads it when the
-//! tile is visible and redraws once for however many pictures came, with
-//! vsync. With no new frames and nothing changing, nothing is redrawn and
-//! the loop sleeps. Up to 16 streams tile in a grid ([`layout`]); keys pick
-//! one, toggle the overlay ([`text`]), take snapshots, pause, go fullscreen.
+//! draws). Decoder threads leave each stream's newest picture in the
+//! [`mailbox`] and wake the loop once; the loop keeps the picture in the
+//! stream's tile ([`tiles`]), uploads it when the tile is visible and
+//! redraws once for however many pictures came, with vsync: what goes where
+//! is the [`scene`], a pure function of the tiles. With no new frames and
+//! nothing changing, nothing is redrawn and the loop sleeps. Up to 16
+//! streams tile in a grid ([`layout`]); [`keys`] pick one, toggle the
+//! overlay ([`text`]), take snapshots, pause, go fullscreen.
 
 mod display;
+mod keys;
 mod layout;
+mod mailbox;
 mod renderer;
+mod scene;
 mod surface;
 mod text;
 mod tiles;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -29,15 +32,18 @@ use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
-use winit::keyboard::{Key, NamedKey};
 use winit::window::{Fullscreen, Window, WindowId};
 
-use crate::decode::{DecodedFrame, PictureSink};
+use crate::decode::PictureSink;
 use crate::picture::Picture;
 use crate::snapshot;
 use crate::stream::Stream;
+pub use keys::KEYS_HELP;
+use keys::{Action, action_of};
 use layout::Rect;
-use renderer::{Draw, GpuImage, Renderer};
+use mailbox::{Mailbox, WindowSink};
+use renderer::{Draw, Renderer};
+use scene::{Layer, Scene, TileView, shows, visible_tiles};
 use surface::WindowSurface;
 use text::{Label, Style};
 use tiles::{Placement, Status, TextTexture, Tile};
@@ -48,13 +54,6 @@ const FIGURES_INTERVAL: Duration = Duration::from_millis(500);
 const NOTICE_TIME: Duration = Duration::from_secs(4);
 /// The overlay is sized for lines this long, whatever its figures say.
 const OVERLAY_COLUMNS: usize = 44;
-/// Brightness of a picture that is no longer live.
-const DIMMED: f32 = 0.55;
-
-/// The keys, for `--help` and the README.
-pub const KEYS_HELP: &str = "Keys in the window: 1-9 show one stream alone, 0 or Tab the grid; \
-I toggles the overlay (name, size, fps, latency, kbit/s, drops); S saves the shown stream \
-(or all) as PNG in --snapshot-dir; Space pauses; F or F11 fullscreen; Q or Esc quits.";
 
 /// What other threads tell the event loop.
 #[derive(Debug)]
@@ -65,57 +64,6 @@ pub enum Wake {
     Notice(String),
     /// Ctrl-C, SIGTERM or `--frames` asked the receiver to stop.
     Quit,
-}
-
-/// The newest decoded picture of each stream, until the window takes them.
-#[derive(Default)]
-struct Mailbox {
-    frames: Mutex<Vec<DecodedFrame>>,
-    /// Set when a wake-up is on its way, so one is sent per batch.
-    wake_pending: AtomicBool,
-}
-
-impl Mailbox {
-    /// Leaves `frame`, replacing (and counting) an unshown one of its stream;
-    /// true when the window needs waking.
-    fn put(&self, frame: DecodedFrame) -> bool {
-        if let Ok(mut frames) = self.frames.lock() {
-            match frames
-                .iter_mut()
-                .find(|f| f.stream.id() == frame.stream.id())
-            {
-                Some(waiting) => {
-                    waiting.stream.note_dropped_before_show();
-                    *waiting = frame;
-                }
-                None => frames.push(frame),
-            }
-        }
-        !self.wake_pending.swap(true, Ordering::AcqRel)
-    }
-
-    fn take_all(&self) -> Vec<DecodedFrame> {
-        self.wake_pending.store(false, Ordering::Release);
-        self.frames
-            .lock()
-            .map(|mut frames| std::mem::take(&mut *frames))
-            .unwrap_or_default()
-    }
-}
-
-/// The decoders' way into the window: the mailbox, and a wake-up for the
-/// event loop when a batch starts.
-struct WindowSink {
-    mailbox: Arc<Mailbox>,
-    proxy: EventLoopProxy<Wake>,
-}
-
-impl PictureSink for WindowSink {
-    fn show(&self, frame: DecodedFrame) {
-        if self.mailbox.put(frame) {
-            let _ = self.proxy.send_event(Wake::FramesReady);
-        }
-    }
 }
 
 /// A window that is ready to run, and the sink decoders feed it through.
@@ -356,17 +304,8 @@ impl App {
         shows(self.selected, index)
     }
 
-    /// The visible tiles and their rectangles in the window.
-    fn visible_tiles(&self, window: Rect) -> Vec<(usize, Rect)> {
-        match self.selected {
-            Some(index) if index < self.tiles.len() => vec![(index, window)],
-            _ => layout::tiles(self.tiles.len(), window)
-                .into_iter()
-                .enumerate()
-                .collect(),
-        }
-    }
-
+    /// Draws the window: the visible tiles' pictures and labels brought up
+    /// to date on the GPU, the scene arranged, drawn and presented.
     fn redraw(&mut self) {
         let Some(gpu) = self.gpu.as_mut() else {
             return;
@@ -379,23 +318,82 @@ impl App {
                 return;
             }
         };
-        let (Some(gpu), Some(window)) = (self.gpu.as_ref(), self.window.as_ref()) else {
+        let Some(scale) = self.window.as_ref().map(|w| w.scale_factor() as f32) else {
             return;
         };
-        let scale = window.scale_factor() as f32;
         let area = Rect {
             x: 0.0,
             y: 0.0,
             width: width as f32,
             height: height as f32,
         };
+        let visible = visible_tiles(self.tiles.len(), self.selected, area);
+        let scene = self.prepare(&visible, area, scale);
+        let (Some(gpu), Some(window)) = (self.gpu.as_ref(), self.window.as_ref()) else {
+            return;
+        };
+        let draws: Vec<Draw> = scene::arrange(&scene)
+            .iter()
+            .filter_map(|item| {
+                let image = match item.layer {
+                    Layer::Picture(index) => self.tiles[index].texture.as_ref()?,
+                    Layer::Marker(index) => &self.tiles[index].marker.as_ref()?.image,
+                    Layer::Overlay(index) => &self.tiles[index].overlay.as_ref()?.image,
+                    Layer::Banner => &self.banner.as_ref()?.image,
+                    Layer::Notice => &self.notice.as_ref()?.texture.as_ref()?.image,
+                };
+                Some(Draw {
+                    image,
+                    rect: item.rect,
+                    brightness: item.brightness,
+                    blend: item.blend,
+                })
+            })
+            .collect();
+        let target = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
+        let mut encoder = gpu
+            .surface
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        gpu.renderer.draw(
+            &gpu.surface.queue,
+            &mut encoder,
+            &target,
+            (width, height),
+            &draws,
+        );
+        gpu.surface.queue.submit([encoder.finish()]);
+        window.pre_present_notify();
+        frame.present();
+        self.redraws += 1;
+        let now_us = framewire_proto::unix_time_us();
+        for (index, _) in visible {
+            let tile = &mut self.tiles[index];
+            if tile.unshown && tile.texture.is_some() {
+                tile.note_shown(now_us);
+            }
+        }
+    }
+
+    /// Uploads the new pictures of the `visible` tiles and brings their
+    /// labels, the banner and the notice up to date; returns the scene.
+    fn prepare(&mut self, visible: &[(usize, Rect)], area: Rect, scale: f32) -> Scene {
+        let mut scene = Scene {
+            area,
+            scale,
+            tiles: Vec::with_capacity(visible.len()),
+            banner: None,
+            notice: None,
+        };
+        let Some(gpu) = self.gpu.as_ref() else {
+            return scene;
+        };
+        let size = |label: Option<&TextTexture>| label.map(|l| (l.image.width, l.image.height));
         let now = Instant::now();
-        let visible = self.visible_tiles(area);
-        // Textures and labels first, noting where each picture goes and
-        // whether it is live; then the draw list borrows the textures.
-        let mut placed = Vec::with_capacity(visible.len());
-        for (index, tile_rect) in &visible {
-            let tile = &mut self.tiles[*index];
+        for &(index, tile_rect) in visible {
+            let tile = &mut self.tiles[index];
             if tile.unshown && tile.picture.width > 0 {
                 let (width, height) = (tile.picture.width, tile.picture.height);
                 if tile
@@ -414,9 +412,8 @@ impl App {
                         .upload(&gpu.surface.queue, texture, &tile.picture.rgba);
                 }
             }
-            let picture = layout::fit(tile.picture.width, tile.picture.height, *tile_rect);
+            let picture = layout::fit(tile.picture.width, tile.picture.height, tile_rect);
             let status = tile.status(now);
-            placed.push((*index, picture, status == Status::Live));
             match status.marker() {
                 Some(marker) => gpu.label(
                     &mut tile.marker,
@@ -439,6 +436,14 @@ impl App {
                     Style::OVERLAY,
                 );
             }
+            scene.tiles.push(TileView {
+                index,
+                picture,
+                live: status == Status::Live,
+                has_picture: tile.texture.is_some(),
+                marker: size(tile.marker.as_ref()),
+                overlay: size(tile.overlay.as_ref().filter(|_| self.overlay_visible)),
+            });
         }
         let banner = if self.tiles.is_empty() {
             Some(format!("waiting for senders on {}", self.listening_on))
@@ -468,66 +473,9 @@ impl App {
                 Style::OVERLAY,
             );
         }
-
-        let mut draws = Vec::new();
-        let margin = (8.0 * scale).round();
-        for &(index, picture, live) in &placed {
-            let tile = &self.tiles[index];
-            let Some(texture) = &tile.texture else {
-                continue;
-            };
-            draws.push(Draw {
-                image: texture,
-                rect: picture,
-                brightness: if live { 1.0 } else { DIMMED },
-                blend: false,
-            });
-            if let Some(marker) = &tile.marker {
-                draws.push(label_at(&marker.image, centred(&marker.image, picture)));
-            }
-            if self.overlay_visible
-                && let Some(overlay) = &tile.overlay
-            {
-                draws.push(label_at(
-                    &overlay.image,
-                    (picture.x + margin, picture.y + margin),
-                ));
-            }
-        }
-        if let Some(banner) = &self.banner {
-            let (x, _) = centred(&banner.image, area);
-            let y = area.height - banner.image.height as f32 - 3.0 * margin;
-            draws.push(label_at(&banner.image, (x, y)));
-        }
-        if let Some(texture) = self.notice.as_ref().and_then(|n| n.texture.as_ref()) {
-            let y = area.height - texture.image.height as f32 - margin;
-            draws.push(label_at(&texture.image, (margin, y)));
-        }
-        let target = frame
-            .texture
-            .create_view(&wgpu::TextureViewDescriptor::default());
-        let mut encoder = gpu
-            .surface
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        gpu.renderer.draw(
-            &gpu.surface.queue,
-            &mut encoder,
-            &target,
-            (width, height),
-            &draws,
-        );
-        gpu.surface.queue.submit([encoder.finish()]);
-        window.pre_present_notify();
-        frame.present();
-        self.redraws += 1;
-        let now_us = framewire_proto::unix_time_us();
-        for (index, _) in visible {
-            let tile = &mut self.tiles[index];
-            if tile.unshown && tile.texture.is_some() {
-                tile.note_shown(now_us);
-            }
-        }
+        scene.banner = size(self.banner.as_ref());
+        scene.notice = size(self.notice.as_ref().and_then(|n| n.texture.as_ref()));
+        scene
     }
 
     /// Refreshes overlays, markers and the title when due; returns when the
@@ -612,24 +560,19 @@ impl App {
         }
     }
 
-    /// Carries out a key press; each action is logged.
-    fn press(&mut self, key: Key, event_loop: &ActiveEventLoop) {
-        let character = match &key {
-            Key::Character(text) => text.to_ascii_lowercase(),
-            _ => String::new(),
-        };
+    /// Carries out a key's action; each one is logged.
+    fn press(&mut self, action: Action, event_loop: &ActiveEventLoop) {
         let was_selected = self.selected;
-        match (key.as_ref(), character.as_str()) {
-            (Key::Named(NamedKey::Escape), _) | (_, "q") => {
+        match action {
+            Action::Quit => {
                 log::info!("quitting (key)");
                 event_loop.exit();
             }
-            (Key::Named(NamedKey::Tab), _) | (_, "0") => {
+            Action::Grid => {
                 log::info!("showing the grid");
                 self.selected = None;
             }
-            (_, digit @ ("1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9")) => {
-                let index = digit.parse::<usize>().unwrap_or(1) - 1;
+            Action::Solo(index) => {
                 let Some(tile) = self.tiles.get_mut(index) else {
                     return;
                 };
@@ -637,7 +580,7 @@ impl App {
                 tile.unshown |= tile.picture.width > 0; // its texture may be behind
                 self.selected = Some(index);
             }
-            (_, "i") => {
+            Action::ToggleOverlay => {
                 self.overlay_visible = !self.overlay_visible;
                 log::info!(
                     "overlay {}",
@@ -645,19 +588,18 @@ impl App {
                 );
                 self.figures_refreshed_at = Instant::now() - FIGURES_INTERVAL;
             }
-            (_, "s") => self.save_snapshots(),
-            (Key::Named(NamedKey::Space), _) => {
+            Action::Snapshot => self.save_snapshots(),
+            Action::TogglePause => {
                 self.paused = !self.paused;
                 log::info!("display {}", if self.paused { "paused" } else { "resumed" });
             }
-            (Key::Named(NamedKey::F11), _) | (_, "f") => {
+            Action::ToggleFullscreen => {
                 if let Some(window) = &self.window {
                     let fullscreen = window.fullscreen().is_none();
                     log::info!("fullscreen {}", if fullscreen { "on" } else { "off" });
                     window.set_fullscreen(fullscreen.then_some(Fullscreen::Borderless(None)));
                 }
             }
-            _ => return,
         }
         if was_selected.is_some() && self.selected.is_none() {
             // Back to the grid: hidden tiles' textures are behind.
@@ -716,35 +658,6 @@ impl App {
     }
 }
 
-/// Whether tile `index` is on screen when `selected` is shown alone (or
-/// the grid, when None).
-fn shows(selected: Option<usize>, index: usize) -> bool {
-    selected.is_none_or(|selected| selected == index)
-}
-
-/// A label drawn with its own size at `(x, y)`.
-fn label_at(image: &GpuImage, (x, y): (f32, f32)) -> Draw<'_> {
-    Draw {
-        image,
-        rect: Rect {
-            x: x.round(),
-            y: y.round(),
-            width: image.width as f32,
-            height: image.height as f32,
-        },
-        brightness: 1.0,
-        blend: true,
-    }
-}
-
-/// Where `image` sits centred in `area`.
-fn centred(image: &GpuImage, area: Rect) -> (f32, f32) {
-    (
-        area.x + (area.width - image.width as f32) / 2.0,
-        area.y + (area.height - image.height as f32) / 2.0,
-    )
-}
-
 impl ApplicationHandler<Wake> for App {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
         if self.window.is_some() {
@@ -767,7 +680,9 @@ impl ApplicationHandler<Wake> for App {
             WindowEvent::KeyboardInput { event, .. }
                 if event.state == ElementState::Pressed && !event.repeat =>
             {
-                self.press(event.logical_key, event_loop);
+                if let Some(action) = action_of(&event.logical_key) {
+                    self.press(action, event_loop);
+                }
             }
             _ => {}
         }
