@@ -27,7 +27,7 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::budget::{Charge, MemoryBudget};
 use crate::picture::Picture;
-use crate::stream::Stream;
+use crate::stream::{Stream, worth_a_log_line};
 
 /// The default limit on a decoded picture: 8K UHD, about 33 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
@@ -288,21 +288,16 @@ impl DecoderContext {
                         self.stop.stop();
                     }
                 }
-                Err(error @ DecodeError::OverBudget { .. }) => {
-                    let refused = stream.note_refused_over_budget();
-                    if refused <= 5 || refused.is_multiple_of(100) {
-                        log::warn!(
-                            "stream {}: frame {} refused ({refused} so far): {error}",
-                            stream.label(),
-                            received.frame.sequence
-                        );
-                    }
-                }
                 Err(error) => {
-                    let errors = stream.note_decode_error();
-                    if errors <= 5 || errors.is_multiple_of(100) {
+                    let (count, what) = match error {
+                        DecodeError::OverBudget { .. } => {
+                            (stream.note_refused_over_budget(), "refused")
+                        }
+                        _ => (stream.note_decode_error(), "skipped"),
+                    };
+                    if worth_a_log_line(count) {
                         log::warn!(
-                            "stream {}: frame {} skipped ({errors} so far): {error}",
+                            "stream {}: frame {} {what} ({count} so far): {error}",
                             stream.label(),
                             received.frame.sequence
                         );

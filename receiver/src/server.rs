@@ -49,7 +49,7 @@ use crate::budget::MemoryBudget;
 use crate::decode::{DecoderContext, Received};
 use crate::record::Recorder;
 use crate::report::{Registry, StreamGuard};
-use crate::stream::Stream;
+use crate::stream::{Stream, worth_a_log_line};
 
 /// The longest first message while a token is asked for: a hello is a
 /// name and a token, far below this.
@@ -373,7 +373,7 @@ impl Server {
             }
             let Some(charge) = self.budget.charge(frame.image.len()) else {
                 let refused = stream.note_refused_over_budget();
-                if refused <= 5 || refused.is_multiple_of(100) {
+                if worth_a_log_line(refused) {
                     log::warn!(
                         "stream {}: frame {} refused ({refused} so far): the receiver's memory \
                          budget (--max-memory) is spent",

@@ -354,6 +354,13 @@ impl Stream {
     }
 }
 
+/// Whether the `count`th time something repeats deserves a log line: the
+/// first five, then every hundredth, so a peer that repeats a fault cannot
+/// flood the log while the log still shows it goes on.
+pub fn worth_a_log_line(count: u64) -> bool {
+    count <= 5 || count.is_multiple_of(100)
+}
+
 /// `name` as logs, tiles and file names may show it: control characters
 /// (CR, LF, ANSI escapes) and bidirectional overrides become `?`, and it is
 /// cut to [`MAX_NAME_CHARS`] characters (`…` marks the cut).

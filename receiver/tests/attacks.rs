@@ -11,6 +11,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -614,6 +615,122 @@ fn a_full_disk_neither_grows_memory_nor_stops_the_stream_and_recording_resumes()
     );
     assert!(
         field(cam, "frames_decoded") >= 100,
+        "the live stream went on: {cam:#}"
+    );
+}
+
+/// Removes a file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Attack 6c: the recording's disk stops answering (a FUSE file system
+/// whose writes block; needs root and python3-fusepy, which `.ci/run`
+/// installs): memory stays bounded, the live stream goes on, and SIGTERM
+/// still ends the receiver within 3 s with its report.
+#[test]
+fn a_stuck_disk_neither_grows_memory_nor_stops_the_stream_or_the_exit() {
+    let dir = scratch_dir("attack-record-stuck");
+    let (backing, mountpoint, flag) = (dir.join("backing"), dir.join("disk"), dir.join("stall"));
+    std::fs::create_dir_all(&backing).unwrap();
+    std::fs::create_dir_all(&mountpoint).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stalling_disk.py");
+    let mut disk = Process::start(
+        Path::new("/usr/bin/python3"), // Debian's, which python3-fusepy is for
+        &[
+            script.to_str().unwrap(),
+            backing.to_str().unwrap(),
+            mountpoint.to_str().unwrap(),
+            flag.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mounted = || {
+        std::fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .contains(mountpoint.to_str().unwrap())
+    };
+    let started = Instant::now();
+    while !mounted() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20) && disk.child.try_wait().unwrap().is_none(),
+            "the stalling disk did not mount: {}",
+            disk.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut receiver = Receiver::start_in(
+        dir.clone(),
+        "127.0.0.1:0",
+        &["--record", mountpoint.to_str().unwrap()],
+        &[],
+    );
+    let pid = receiver.process.child.id();
+    let mut sender = start_sender(
+        &receiver.address(),
+        &[
+            "--size",
+            "1280x720",
+            "--fps",
+            "60",
+            "--quality",
+            "95",
+            "--name",
+            "cam",
+        ],
+    );
+    receiver.process.wait_for_log("recording 'cam' (", MINUTE);
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(&flag, b"").unwrap(); // the disk stops answering
+    let _answers_again_at_the_end = RemoveOnDrop(flag.clone()); // even if an assertion fails
+    let stuck_at = proc_status(pid, "VmRSS");
+    receiver.process.wait_for_log("the disk is behind", MINUTE);
+    std::thread::sleep(Duration::from_secs(2));
+    let full_queue = proc_status(pid, "VmRSS");
+    std::thread::sleep(Duration::from_secs(4));
+    let later = proc_status(pid, "VmRSS");
+    let stopping = Instant::now();
+    receiver.process.signal("TERM");
+    // The report is printed and written while the write is still stuck.
+    receiver
+        .process
+        .wait_for_log("framewire-receiver: ", Duration::from_secs(10));
+    let exit_took = stopping.elapsed();
+    // The kernel holds the process until its stuck write returns (as with
+    // a hung network mount): let the disk answer again.
+    let _ = std::fs::remove_file(&flag);
+    let status = receiver.process.wait_exit(Duration::from_secs(10));
+    sender.terminate();
+    let _ = Command::new("umount").arg(&mountpoint).status();
+    disk.terminate();
+    let report = receiver.report();
+    let cam = stream_named(&report, "cam");
+    eprintln!(
+        "attack: 6 stuck disk: receiver RSS {stuck_at:.0} MB when it stuck, {full_queue:.0} MB \
+         with the queue full, {later:.0} MB 4 s later; report written {:.1} s after SIGTERM; \
+         {} frames decoded",
+        exit_took.as_secs_f64(),
+        field(cam, "frames_decoded")
+    );
+    assert!(status.success(), "{}", receiver.process.log_text());
+    assert!(
+        exit_took < Duration::from_secs(3),
+        "the exit took {exit_took:?}"
+    );
+    assert!(
+        later < full_queue + 5.0,
+        "memory grows while the disk is stuck"
+    );
+    assert!(
+        later < stuck_at + 45.0,
+        "{stuck_at:.0} -> {later:.0} MB: the queue is not bounded"
+    );
+    assert!(
+        field(cam, "frames_decoded") >= 200,
         "the live stream went on: {cam:#}"
     );
 }

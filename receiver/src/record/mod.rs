@@ -32,7 +32,7 @@ use framewire_proto::jpeg::read_header;
 
 use crate::budget::{Charge, MemoryBudget};
 use crate::files::{create_new_file, safe_stem, utc_stamp};
-use crate::stream::Stream;
+use crate::stream::{Stream, worth_a_log_line};
 use matroska::{MatroskaWriter, VideoTrack};
 
 /// Bytes of JPEG waiting for the disk, per stream (seconds of video at
@@ -176,7 +176,7 @@ impl StreamRecording {
             .and_then(|in_queue| Some((in_queue, self.budget.charge(cost)?)));
         let Some((in_queue, in_budget)) = charges else {
             self.left_out += 1;
-            if self.left_out == 1 || self.left_out.is_multiple_of(100) {
+            if worth_a_log_line(self.left_out) {
                 log::warn!(
                     "recording of {}: the disk is behind, {} frames left out so far",
                     self.stream.label(),
@@ -260,7 +260,7 @@ impl SegmentWriter {
 
     fn leave_out(&mut self, why: &str) {
         self.left_out += 1;
-        if self.left_out == 1 || self.left_out.is_multiple_of(100) {
+        if worth_a_log_line(self.left_out) {
             log::warn!(
                 "recording of {}: {} frames left out so far ({why})",
                 self.stream.label(),
