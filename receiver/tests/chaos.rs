@@ -203,7 +203,8 @@ fn survive_faults() {
     let drops = sender_drops(&sender) - drops_before;
     assert!(
         drops > 20,
-        "frames are dropped and counted, not queued: {drops}"
+        "frames are dropped and counted, not queued: {drops}; the sender's log:\n{}",
+        sender.log_text()
     );
     assert!(
         memory_after < memory_before + 5.0,
