@@ -35,12 +35,6 @@ fn proc_status(pid: u32, field: &str) -> f64 {
     }
 }
 
-fn encoded(frame: &Frame) -> Vec<u8> {
-    let mut wire = Vec::new();
-    smol::block_on(framewire_proto::codec::write_frame(&mut wire, frame)).unwrap();
-    wire
-}
-
 fn frame(name: &str, sequence: u64, image: Vec<u8>) -> Frame {
     Frame {
         image: image.into(),
@@ -90,17 +84,6 @@ fn padded_bomb_claiming_8k() -> Vec<u8> {
     let end = bomb.len() - 2;
     bomb.splice(end..end, std::iter::repeat_n(0x55, 20_000));
     bomb
-}
-
-/// A receiver started through `program` with `args` (for `unshare`).
-fn receiver_address(process: &Process) -> SocketAddr {
-    let line = process.wait_for_log("listening on ", Duration::from_secs(20));
-    line.rsplit("listening on ")
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 fn stream_named<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -489,17 +472,6 @@ fn closed_streams_keep_no_pictures_and_churn_keeps_the_real_stream_in_the_report
     );
 }
 
-fn recordings(directory: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(directory)
-        .map(|entries| {
-            entries
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "mkv"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Attack 6a: a stream that changes its picture size every frame must not
 /// start a file every frame.
 #[test]
@@ -564,7 +536,7 @@ fn a_full_disk_neither_grows_memory_nor_stops_the_stream_and_recording_resumes()
         &["--mount", "--propagation", "private", "sh", "-c", &script],
         &[],
     );
-    let address = receiver_address(&process);
+    let address = listening_address(&process);
     let pid = process.child.id();
     let mut sender = start_sender(
         &address.to_string(),

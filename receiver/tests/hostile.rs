@@ -25,12 +25,6 @@ fn closed_by_peer(socket: &mut TcpStream, timeout: Duration) -> bool {
     }
 }
 
-fn encoded(frame: &Frame) -> Vec<u8> {
-    let mut wire = Vec::new();
-    smol::block_on(framewire_proto::codec::write_frame(&mut wire, frame)).unwrap();
-    wire
-}
-
 /// Deterministic noise.
 fn random_bytes(count: usize) -> Vec<u8> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -56,16 +56,6 @@ fn decodes_cleanly(path: &Path) -> bool {
         .output()
         .unwrap();
     output.status.success() && output.stderr.is_empty()
-}
-
-fn recordings(directory: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "mkv"))
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]

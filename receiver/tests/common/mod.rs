@@ -178,14 +178,7 @@ impl Receiver {
         }
         args.extend(extra.iter().filter(|a| **a != "--window"));
         let process = Process::start(&receiver_binary(), &args, env);
-        let line = process.wait_for_log("listening on ", Duration::from_secs(20));
-        let address = line
-            .rsplit("listening on ")
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let address = listening_address(&process);
         Receiver {
             process,
             address,
@@ -236,6 +229,38 @@ impl Receiver {
             .unwrap_or_else(|| panic!("no snapshot of stream {id} in {}", dir.display()));
         Image::read_png(&entry)
     }
+}
+
+/// The address a receiver `process` says it listens on.
+pub fn listening_address(process: &Process) -> SocketAddr {
+    let line = process.wait_for_log("listening on ", Duration::from_secs(20));
+    line.rsplit("listening on ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `frame` as it goes over the wire: length prefix and protobuf.
+pub fn encoded(frame: &framewire_proto::Frame) -> Vec<u8> {
+    let mut wire = Vec::new();
+    smol::block_on(framewire_proto::codec::write_frame(&mut wire, frame)).unwrap();
+    wire
+}
+
+/// The MKV recordings in `directory`, sorted by name (none if it is missing).
+pub fn recordings(directory: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
+        .map(|entries| {
+            entries
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.extension().is_some_and(|e| e == "mkv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// Starts a sender with `args` after `--connect address`.
