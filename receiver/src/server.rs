@@ -249,7 +249,7 @@ impl Server {
         &self,
         socket: TcpStream,
         peer: SocketAddr,
-    ) -> Result<(FrameReader<Socket>, Option<Frame>), String> {
+    ) -> Result<(FrameReader<Socket>, Frame), String> {
         let step = self.limits.admission_step();
         let socket: Socket = match &self.tls {
             None => Box::new(socket),
@@ -301,7 +301,7 @@ impl Server {
             return Err(reason.to_owned());
         }
         reader.set_max_message_bytes(self.limits.max_frame_bytes);
-        Ok((reader, Some(first)))
+        Ok((reader, first))
     }
 
     /// Opens the stream's decoder (and recording) and feeds them every frame
@@ -309,7 +309,7 @@ impl Server {
     async fn pump(
         &self,
         mut reader: FrameReader<Socket>,
-        mut first: Option<Frame>,
+        first: Frame,
         stream: Arc<Stream>,
         admitted: Arc<Admitted>,
     ) {
@@ -340,6 +340,7 @@ impl Server {
             }
         };
         let idle_timeout = self.limits.idle_timeout;
+        let mut first = Some(first);
         let ending = loop {
             let frame = match first.take() {
                 Some(frame) => frame,

@@ -176,13 +176,7 @@ impl StreamRecording {
             .and_then(|in_queue| Some((in_queue, self.budget.charge(cost)?)));
         let Some((in_queue, in_budget)) = charges else {
             self.left_out += 1;
-            if worth_a_log_line(self.left_out) {
-                log::warn!(
-                    "recording of {}: the disk is behind, {} frames left out so far",
-                    self.stream.label(),
-                    self.left_out
-                );
-            }
+            log_left_out(&self.stream, self.left_out, "the disk is behind");
             return;
         };
         // A copy: the frame's bytes share the whole received message.
@@ -193,6 +187,17 @@ impl StreamRecording {
             _in_budget: in_budget,
         };
         let _ = self.queue.send(queued); // its writer may have ended: it said why
+    }
+}
+
+/// Logs (throttled) that `stream`'s recording has left out `left_out`
+/// frames so far, and why.
+fn log_left_out(stream: &Stream, left_out: u64, why: &str) {
+    if worth_a_log_line(left_out) {
+        log::warn!(
+            "recording of {}: {left_out} frames left out so far ({why})",
+            stream.label()
+        );
     }
 }
 
@@ -260,13 +265,7 @@ impl SegmentWriter {
 
     fn leave_out(&mut self, why: &str) {
         self.left_out += 1;
-        if worth_a_log_line(self.left_out) {
-            log::warn!(
-                "recording of {}: {} frames left out so far ({why})",
-                self.stream.label(),
-                self.left_out
-            );
-        }
+        log_left_out(&self.stream, self.left_out, why);
     }
 
     fn write(&mut self, frame: &Queued) -> anyhow::Result<()> {
