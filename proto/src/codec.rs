@@ -1,4 +1,5 @@
-//! Length-prefixed framing of [`Frame`]s over async byte streams.
+//! Length-prefixed framing of protobuf messages over async byte streams:
+//! [`Frame`]s from sender to receiver, [`Control`]s back.
 //!
 //! Each message is a 4-byte big-endian length N, then N bytes of protobuf.
 //! [`FrameReader`] reads messages however the bytes arrive (one byte per read,
@@ -6,7 +7,8 @@
 //! allocating anything, grows a message's buffer only as its bytes arrive,
 //! and tells a clean end of stream (between messages) from one inside a
 //! message. [`write_frame`] sends a frame with one vectored
-//! write and without copying the image. Timeouts and connection handling
+//! write and without copying the image; [`write_control`] sends a (small)
+//! control message. Timeouts and connection handling
 //! belong to the caller.
 
 use std::io::{self, IoSlice};
@@ -15,7 +17,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use prost::Message;
 
-use crate::Frame;
+use crate::{Control, Frame};
 
 /// The default limit on one message: large enough for any camera's JPEG.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -36,13 +38,14 @@ pub enum ReadError {
          (raise it with --max-frame-bytes if the sender is trusted)"
     )]
     TooLarge { length: usize, limit: usize },
-    #[error("message is not a valid protobuf frame: {0}")]
+    #[error("message is not a valid protobuf message: {0}")]
     Protobuf(#[from] prost::DecodeError),
     #[error("read failed: {0}")]
     Io(#[from] io::Error),
 }
 
-/// Reads length-prefixed frames from an async byte stream.
+/// Reads length-prefixed messages (frames on the receiver, controls on the
+/// sender) from an async byte stream.
 pub struct FrameReader<R> {
     reader: R,
     max_message_bytes: usize,
@@ -69,6 +72,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The frame's image shares its message's buffer (no copy), which grows
     /// as the message's bytes arrive: a length prefix alone costs nothing.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, ReadError> {
+        self.read_message().await
+    }
+
+    /// Reads the next message of type `M`, like [`FrameReader::read_frame`].
+    pub async fn read_message<M: Message + Default>(&mut self) -> Result<Option<M>, ReadError> {
         let mut prefix = [0u8; PREFIX_BYTES];
         match read_until_full(&mut self.reader, &mut prefix).await? {
             0 => return Ok(None),
@@ -91,7 +99,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             });
         }
         self.bytes_read += (PREFIX_BYTES + length) as u64;
-        Ok(Some(Frame::decode(message.freeze())?))
+        Ok(Some(M::decode(message.freeze())?))
     }
 
     /// Changes the longest message accepted from now on (a receiver takes
@@ -169,6 +177,21 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     }
     writer.flush().await?;
     Ok(total)
+}
+
+/// Writes one control message with its length prefix; returns the bytes
+/// written.
+pub async fn write_control<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    control: &Control,
+) -> io::Result<usize> {
+    let body = control.encode_to_vec();
+    let mut message = Vec::with_capacity(PREFIX_BYTES + body.len());
+    message.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    message.extend_from_slice(&body);
+    writer.write_all(&message).await?;
+    writer.flush().await?;
+    Ok(message.len())
 }
 
 /// The bytes before the image (prefix, image key and length) and after it
@@ -392,5 +415,45 @@ mod tests {
         let mut reader = FrameReader::new(&wire[..], DEFAULT_MAX_MESSAGE_BYTES);
         smol::block_on(async { while reader.read_frame().await.unwrap().is_some() {} });
         assert_eq!(reader.bytes_read(), wire.len() as u64);
+    }
+
+    #[test]
+    fn control_messages_round_trip_and_unknown_fields_are_skipped() {
+        let probe = Control {
+            clock_probe: Some(crate::ClockProbe {
+                receiver_send_time_us: 1_700_000_000_123_456,
+            }),
+        };
+        let mut wire = Vec::new();
+        let written = smol::block_on(write_control(&mut wire, &probe)).unwrap();
+        assert_eq!(written, wire.len());
+        // A later receiver's control: field 15 (a varint) this one does not know.
+        let mut newer = probe.encode_to_vec();
+        newer.extend_from_slice(&[15 << 3, 42]);
+        wire.extend_from_slice(&(newer.len() as u32).to_be_bytes());
+        wire.extend_from_slice(&newer);
+        let mut reader = FrameReader::new(&wire[..], 1024);
+        smol::block_on(async {
+            for _ in 0..2 {
+                let read: Control = reader.read_message().await.unwrap().unwrap();
+                assert_eq!(read, probe);
+            }
+            assert!(reader.read_message::<Control>().await.unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn a_hello_announces_the_back_channel_and_a_plain_frame_does_not() {
+        let hello = Frame::hello("porch", None);
+        assert!(hello.speaks(crate::Feature::Control) && hello.is_keep_alive());
+        assert!(hello.auth_token.is_empty());
+        assert!(Frame::hello("porch", Some("s3cret")).speaks(crate::Feature::Control));
+        assert!(!frame(0, b"jpeg").speaks(crate::Feature::Control));
+        // A feature number this build does not know is not mistaken for one.
+        let future = Frame {
+            features: vec![99],
+            ..Frame::default()
+        };
+        assert!(!future.speaks(crate::Feature::Control));
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! A stream is a sequence of messages, each a 4-byte big-endian length followed
 //! by that many bytes of a protobuf [`Frame`] (see `frame.proto` and the
-//! README's protocol section). This crate holds the generated [`Frame`] type,
+//! README's protocol section); a sender that announces [`Feature::Control`]
+//! in its hello also reads [`Control`] messages, framed the same way, from
+//! the receiver. This crate holds the generated types,
 //! the framing [`codec`] over async readers and writers, and the small pieces
 //! both binaries' pipelines share: the [`slot`] that joins stages without
 //! queueing, the [`shutdown`] signal, [`jpeg`] header helpers and the [`auth`] token. It does no
@@ -19,7 +21,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/framewire.v1.rs"));
 }
 
-pub use pb::Frame;
+pub use pb::{ClockProbe, ClockReply, Control, Feature, Frame};
 
 impl Frame {
     /// A frame without an image: tells the receiver the stream is alive while
@@ -32,13 +34,20 @@ impl Frame {
         }
     }
 
-    /// The first message of a connection to a receiver that wants a token:
-    /// a keep-alive carrying it.
-    pub fn hello(stream_name: &str, token: &str) -> Frame {
+    /// The first message of every connection: a keep-alive listing the
+    /// protocol features the sender speaks, and the token if the receiver
+    /// wants one.
+    pub fn hello(stream_name: &str, token: Option<&str>) -> Frame {
         Frame {
-            auth_token: token.to_owned(),
+            auth_token: token.unwrap_or_default().to_owned(),
+            features: vec![Feature::Control as i32],
             ..Frame::keep_alive(stream_name)
         }
+    }
+
+    /// True when the frame (a hello) announces `feature`.
+    pub fn speaks(&self, feature: Feature) -> bool {
+        self.features.contains(&(feature as i32))
     }
 
     /// True when the frame carries no image (a keep-alive).
