@@ -123,7 +123,7 @@ fn framing(c: &mut Criterion) {
         width: 1280,
         height: 720,
         stream_name: "porch".into(),
-        auth_token: String::new(),
+        ..Frame::default()
     };
     let mut wire = Vec::new();
     smol::block_on(write_frame(&mut wire, &frame)).unwrap();

@@ -256,7 +256,7 @@ fn encode_worker(
                 width,
                 height,
                 stream_name: stream_name.to_owned(),
-                auth_token: String::new(),
+                ..Frame::default()
             };
             transport_gone = output.put(frame).is_err();
         });

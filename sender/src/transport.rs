@@ -8,16 +8,23 @@
 //! keep-alive when no frame has come for [`KEEP_ALIVE_INTERVAL`]. When the
 //! connection breaks it reconnects on its own; frames that arrive meanwhile
 //! replace each other in the slot and are counted as drops, never queued.
-//! It does not encode or look inside the images.
+//!
+//! Every connection starts with a hello that announces the back-channel
+//! (protocol v2). While frames go out, the transport reads the receiver's
+//! control messages on the same connection and answers each clock probe
+//! with its own receive and send times, ahead of the next frame (a reply
+//! never waits behind a frame in the slot). A receiver that never writes
+//! (v1, the prototype) costs nothing but a pending read. It does not encode
+//! or look inside the images.
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use async_net::TcpStream;
-use framewire_proto::Frame;
-use framewire_proto::codec::write_frame;
+use framewire_proto::codec::{FrameReader, write_frame};
 use framewire_proto::slot::SlotReceiver;
-use futures_lite::{AsyncWriteExt, FutureExt};
+use framewire_proto::{ClockReply, Control, Frame, unix_time_us};
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use smol::Timer;
 
 use crate::stats::SenderStats;
@@ -42,6 +49,15 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// After a stop, a frame being written gets this long to finish.
 pub const STOP_GRACE: Duration = Duration::from_millis(500);
+/// The longest control message read from the receiver; a probe is a few
+/// bytes, and later controls stay small.
+pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
+/// Probes closer together than this are not answered, so a receiver that
+/// floods probes cannot crowd frames out of the connection.
+pub const MIN_PROBE_GAP: Duration = Duration::from_millis(10);
+/// Answers waiting for the socket; a probe that finds them full is not
+/// answered (the receiver only loses one clock sample).
+const PENDING_REPLIES: usize = 4;
 
 pub struct Transport<'a> {
     pub address: String,
@@ -54,8 +70,18 @@ pub struct Transport<'a> {
     pub stop: &'a StopSignal,
 }
 
+/// A byte stream both ways.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
 /// An open connection to the receiver: plain TCP, or TLS over it.
-type Connection = Box<dyn futures_lite::AsyncWrite + Unpin + Send>;
+type Connection = Box<dyn Duplex>;
+
+/// A clock probe read from the receiver, waiting for its reply.
+struct Probe {
+    receiver_send_time_us: u64,
+    sender_receive_time_us: u64,
+}
 
 /// How a connection ended.
 enum Ended {
@@ -187,33 +213,56 @@ impl Transport<'_> {
         }
     }
 
+    /// Sends the hello, then frames, keep-alives and clock replies, while
+    /// reading the receiver's control messages on the same connection.
     async fn send_frames(
         &self,
         stream: &mut Connection,
         frames: &SlotReceiver<Frame>,
     ) -> io::Result<Ended> {
-        let mut hello = self
-            .token
-            .as_ref()
-            .map(|token| Frame::hello(&self.stream_name, token));
+        let (incoming, mut outgoing) = futures_lite::io::split(stream);
+        let (probes_out, probes_in) = async_channel::bounded(PENDING_REPLIES);
+        self.write_frames(&mut outgoing, frames, &probes_in)
+            .or(async {
+                read_controls(incoming, &probes_out).await;
+                std::future::pending().await
+            })
+            .await
+    }
+
+    async fn write_frames<W: AsyncWrite + Unpin>(
+        &self,
+        outgoing: &mut W,
+        frames: &SlotReceiver<Frame>,
+        probes: &async_channel::Receiver<Probe>,
+    ) -> io::Result<Ended> {
+        let mut hello = Some(Frame::hello(&self.stream_name, self.token.as_deref()));
         loop {
             let frame = match hello.take() {
                 Some(hello) => hello,
                 None => {
-                    let next = async { Some(frames.take().await) }
-                        .or(async {
-                            Timer::after(KEEP_ALIVE_INTERVAL).await;
-                            None
-                        })
-                        .await;
+                    // Polled in this order: a reply goes before a waiting frame.
+                    let next = async {
+                        match probes.recv().await {
+                            Ok(probe) => Next::Reply(probe),
+                            Err(_) => std::future::pending().await,
+                        }
+                    }
+                    .or(async { Next::Frame(frames.take().await) })
+                    .or(async {
+                        Timer::after(KEEP_ALIVE_INTERVAL).await;
+                        Next::KeepAlive
+                    })
+                    .await;
                     match next {
-                        Some(Some(frame)) => frame,
-                        Some(None) => return Ok(Ended::SourceFinished),
-                        None => Frame::keep_alive(&self.stream_name),
+                        Next::Reply(probe) => self.clock_reply(probe),
+                        Next::Frame(Some(frame)) => frame,
+                        Next::Frame(None) => return Ok(Ended::SourceFinished),
+                        Next::KeepAlive => Frame::keep_alive(&self.stream_name),
                     }
                 }
             };
-            let written = async { write_frame(stream, &frame).await.map(Some) }
+            let written = async { write_frame(outgoing, &frame).await.map(Some) }
                 .or(async {
                     Timer::after(WRITE_TIMEOUT).await;
                     Err(io::Error::new(
@@ -237,12 +286,70 @@ impl Transport<'_> {
         }
     }
 
+    /// A keep-alive answering `probe`, stamped just before it is written.
+    fn clock_reply(&self, probe: Probe) -> Frame {
+        Frame {
+            clock_reply: Some(ClockReply {
+                receiver_send_time_us: probe.receiver_send_time_us,
+                sender_receive_time_us: probe.sender_receive_time_us,
+                sender_send_time_us: unix_time_us(),
+            }),
+            ..Frame::keep_alive(&self.stream_name)
+        }
+    }
+
     async fn sleep_unless_stopped(&self, duration: Duration) {
         async {
             Timer::after(duration).await;
         }
         .or(self.stop.stopped())
         .await
+    }
+}
+
+/// What goes out next on a connection.
+enum Next {
+    Reply(Probe),
+    /// The slot's next frame, or `None` when the source has finished.
+    Frame(Option<Frame>),
+    KeepAlive,
+}
+
+/// Reads the receiver's control messages until it stops writing, and hands
+/// every clock probe (no closer than [`MIN_PROBE_GAP`] to the last one) to
+/// the writer with the time it was read. Controls without a probe, and
+/// fields this sender does not know, are ignored. A message this sender
+/// cannot read ends the reading, not the stream: frames go on.
+async fn read_controls<R: AsyncRead + Unpin>(incoming: R, probes: &async_channel::Sender<Probe>) {
+    let mut reader = FrameReader::new(incoming, MAX_CONTROL_BYTES);
+    let mut last_answered: Option<Instant> = None;
+    loop {
+        match reader.read_message::<Control>().await {
+            Ok(Some(control)) => {
+                let Some(probe) = control.clock_probe else {
+                    continue;
+                };
+                let received = Instant::now();
+                if last_answered.is_some_and(|last| received - last < MIN_PROBE_GAP) {
+                    continue;
+                }
+                let probe = Probe {
+                    receiver_send_time_us: probe.receiver_send_time_us,
+                    sender_receive_time_us: unix_time_us(),
+                };
+                if probes.try_send(probe).is_ok() {
+                    last_answered = Some(received);
+                }
+            }
+            Ok(None) => return,
+            Err(error) => {
+                log::warn!(
+                    "the receiver sent a control message this sender cannot read ({error}); \
+                     its control messages are ignored on this connection"
+                );
+                return;
+            }
+        }
     }
 }
 
