@@ -215,12 +215,12 @@ mod tests {
         };
         assert!(
             closed
-                .check_first_message(&Frame::hello("cam", "s3cret"))
+                .check_first_message(&Frame::hello("cam", Some("s3cret")))
                 .is_ok()
         );
         let missing = closed.check_first_message(&Frame::keep_alive("cam"));
         assert!(missing.unwrap_err().contains("no token"));
-        let wrong = closed.check_first_message(&Frame::hello("cam", "guess"));
+        let wrong = closed.check_first_message(&Frame::hello("cam", Some("guess")));
         assert!(wrong.unwrap_err().contains("wrong token"));
         assert!(closed.allows_address(ip("127.0.0.1")));
         assert!(!closed.allows_address(ip("10.1.1.1")));

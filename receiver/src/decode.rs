@@ -53,7 +53,8 @@ pub struct Received {
 pub struct DecodedFrame {
     pub stream: Arc<Stream>,
     pub picture: Picture,
-    /// When the sender captured it (µs since the Unix epoch; 0: unknown).
+    /// When the sender captured it, on the receiver's clock (µs since the
+    /// Unix epoch; 0: unknown).
     pub capture_time_us: u64,
     /// The picture's memory, given back when the sink drops it.
     pub charge: Charge,
@@ -265,7 +266,7 @@ impl DecoderContext {
             let started = std::time::Instant::now();
             match self.decode(&received.frame.image, &mut scratch) {
                 Ok((width, height, charge)) => {
-                    let capture_time_us = received.frame.capture_time_us;
+                    let capture_time_us = stream.receiver_time(received.frame.capture_time_us);
                     stream.note_decoded(width, height, capture_time_us, started.elapsed());
                     if self.keep_last_picture {
                         stream.keep_last_jpeg(received.frame.image, received.charge);

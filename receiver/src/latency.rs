@@ -14,6 +14,8 @@ const OCTAVES: usize = 36;
 pub struct LatencyHistogram {
     counts: Vec<u64>,
     total: u64,
+    /// How many times it was emptied by [`LatencyHistogram::restart`].
+    restarts: u64,
 }
 
 impl Default for LatencyHistogram {
@@ -21,6 +23,7 @@ impl Default for LatencyHistogram {
         LatencyHistogram {
             counts: vec![0; OCTAVES * SUB_BUCKETS],
             total: 0,
+            restarts: 0,
         }
     }
 }
@@ -36,9 +39,21 @@ impl LatencyHistogram {
         self.total
     }
 
-    /// The latencies recorded since `earlier`, a copy of this histogram.
+    /// Forgets every latency recorded so far (their clock basis changed).
+    pub fn restart(&mut self) {
+        self.counts.fill(0);
+        self.total = 0;
+        self.restarts += 1;
+    }
+
+    /// The latencies recorded since `earlier`, a copy of this histogram
+    /// (all of them, if it was restarted since).
     pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        if self.restarts != earlier.restarts {
+            return self.clone();
+        }
         LatencyHistogram {
+            restarts: self.restarts,
             counts: self
                 .counts
                 .iter()
@@ -105,6 +120,22 @@ mod tests {
             );
         }
         assert_eq!(histogram.count(), 10_000);
+    }
+
+    #[test]
+    fn an_interval_across_a_restart_holds_only_what_came_after_it() {
+        let mut histogram = LatencyHistogram::default();
+        for _ in 0..100 {
+            histogram.record(4_000_000); // clock-based: 4 s off
+        }
+        let mark = histogram.clone();
+        histogram.restart();
+        for _ in 0..10 {
+            histogram.record(5_000);
+        }
+        let interval = histogram.since(&mark);
+        assert_eq!(interval.count(), 10);
+        assert!((interval.quantile_ms(0.99).unwrap() - 5.0).abs() < 0.1);
     }
 
     #[test]

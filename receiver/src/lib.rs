@@ -4,8 +4,9 @@
 //!
 //! In the order a frame travels: [`access`] and [`admission`] decide who may
 //! connect and what a peer costs before it is admitted; [`server`] accepts
-//! senders and reads their frames into a [`stream`] each (its counters and
-//! lifecycle), charging the memory [`budget`]; [`decode`] turns JPEG into a
+//! senders and reads their frames into a [`stream`] each (its counters,
+//! lifecycle and the sender's [`clock`] offset, probed over the v2
+//! back-channel), charging the memory [`budget`]; [`decode`] turns JPEG into a
 //! [`picture`] on a thread per stream and hands it to a sink: `view`
 //! (feature `window`, on by default) shows it in a window; [`record`] writes
 //! streams to MKV files as received, [`snapshot`] saves pictures as PNG and
@@ -18,6 +19,7 @@ pub mod access;
 pub mod admission;
 pub mod budget;
 pub mod cli;
+pub mod clock;
 pub mod decode;
 pub mod exit;
 pub mod files;

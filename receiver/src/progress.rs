@@ -1,7 +1,7 @@
 //! The receiver's progress line: every `--stats-interval` seconds, one log
 //! line per connected stream with what happened in that interval (decoded
-//! frames per second, frames dropped, capture→decoded latency p50 and p99,
-//! bit rate), so someone watching the log of a receiver that has been up
+//! frames per second, frames dropped, capture→decoded latency p50 and p99
+//! with their error bound, bit rate), so someone watching the log of a receiver that has been up
 //! for weeks sees today's figures, not the average since it started.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use framewire_proto::shutdown::StopSignal;
 
+use crate::clock::basis_label;
 use crate::latency::LatencyHistogram;
 use crate::report::Registry;
 use crate::stream::Stream;
@@ -66,13 +67,14 @@ fn describe(stream: &Stream, before: &Mark, now: &Mark) -> String {
             .map_or("-".to_owned(), |v| format!("{v:.1}"))
     };
     format!(
-        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p99 {}, {:.0} kbit/s",
+        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p99 {} {}, {:.0} kbit/s",
         stream.id(),
         stream.label(),
         (now.decoded - before.decoded) as f64 / seconds,
         now.dropped - before.dropped,
         ms(0.5),
         ms(0.99),
+        basis_label(stream.clock()),
         (now.bytes - before.bytes) as f64 * 8.0 / 1000.0 / seconds,
     )
 }
@@ -101,7 +103,7 @@ mod tests {
         };
         let line = describe(&stream, &before, &now);
         assert!(line.contains("30.0 fps decoded"), "{line}");
-        assert!(line.contains("p50 5.0 p99 5.0"), "{line}");
+        assert!(line.contains("p50 5.0 p99 5.0 (clock-based)"), "{line}");
         assert!(line.contains("1000 kbit/s"), "{line}");
     }
 }

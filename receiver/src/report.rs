@@ -198,11 +198,21 @@ pub struct StreamReport {
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p95: Option<f64>,
     pub latency_ms_p99: Option<f64>,
+    /// "measured": latencies are on the receiver's clock, the sender's
+    /// offset measured over the back-channel; "clock-based": they compare
+    /// the two machines' clocks as they are (a v1 sender).
+    pub latency_basis: &'static str,
+    /// The sender's clock minus the receiver's, and its error bound.
+    pub clock_offset_ms: Option<f64>,
+    pub clock_error_ms: Option<f64>,
+    /// Times a clock step made the offset estimate start again.
+    pub clock_restarts: u64,
 }
 
 impl StreamReport {
     fn of(stream: &Stream) -> StreamReport {
         let latency = stream.latency();
+        let clock = stream.clock();
         let Counters {
             received,
             keep_alives,
@@ -246,6 +256,14 @@ impl StreamReport {
             latency_ms_p50: latency.quantile_ms(0.50),
             latency_ms_p95: latency.quantile_ms(0.95),
             latency_ms_p99: latency.quantile_ms(0.99),
+            latency_basis: if clock.is_some() {
+                "measured"
+            } else {
+                "clock-based"
+            },
+            clock_offset_ms: clock.map(|clock| clock.offset_ms()),
+            clock_error_ms: clock.map(|clock| clock.error_ms()),
+            clock_restarts: stream.clock_restarts(),
         }
     }
 }
@@ -292,7 +310,7 @@ impl std::fmt::Display for Report {
             writeln!(
                 f,
                 "  stream {} '{}' from {}: {}x{}, {} received, {} decoded, {} shown, {} dropped, \
-                 {} decode errors, {} missing from the sender, {:.1} fps, decode {:.2} ms/frame, latency ms p50 {} p95 {} p99 {}",
+                 {} decode errors, {} missing from the sender, {:.1} fps, decode {:.2} ms/frame, latency ms p50 {} p95 {} p99 {} {}",
                 s.id,
                 s.name,
                 s.peer,
@@ -308,7 +326,13 @@ impl std::fmt::Display for Report {
                 s.decode_ms_mean,
                 ms(s.latency_ms_p50),
                 ms(s.latency_ms_p95),
-                ms(s.latency_ms_p99)
+                ms(s.latency_ms_p99),
+                match (s.clock_offset_ms, s.clock_error_ms) {
+                    (Some(offset), Some(error)) => {
+                        format!("±{error:.1} (sender clock {offset:+.1} ms)")
+                    }
+                    _ => s.latency_basis.to_owned(),
+                }
             )?;
         }
         Ok(())

@@ -12,7 +12,10 @@
 //! 2. **Open the stream.** The [`Registry`] gives it a [`Stream`] and a
 //!    guard; its decoder thread starts, and its recording if `--record`.
 //! 3. **Pump.** Frames go into the decoder's latest-frame slot (and to the
-//!    recorder), each charged to the memory budget, until the peer closes,
+//!    recorder), each charged to the memory budget; if the sender's hello
+//!    announced the back-channel, a task beside the pump writes clock
+//!    probes to it and the pump hands the replies to the stream's clock.
+//!    This goes on until the peer closes,
 //!    breaks the protocol, goes silent, or the receiver stops. Then the slot
 //!    closes; the decoder finishes its frame and ends, and the sender slot
 //!    and the guard are given back when both the connection and the decoder
@@ -30,11 +33,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
-use framewire_proto::Frame;
-use framewire_proto::codec::{FrameReader, ReadError};
+use framewire_proto::codec::{FrameReader, ReadError, write_control};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::latest_slot;
-use futures_lite::{AsyncRead, FutureExt};
+use framewire_proto::{ClockProbe, Control, Feature, Frame, unix_time_us};
+use futures_lite::io::{ReadHalf, WriteHalf};
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 /// What starts a TLS session on an accepted connection (`--tls`).
 #[cfg(feature = "tls")]
@@ -46,6 +50,7 @@ pub type TlsAcceptor = std::convert::Infallible;
 use crate::access::Access;
 use crate::admission::{Gate, Pending, PendingLimits};
 use crate::budget::MemoryBudget;
+use crate::clock::Update;
 use crate::decode::{DecoderContext, Received};
 use crate::record::Recorder;
 use crate::report::{Registry, StreamGuard};
@@ -57,6 +62,10 @@ const MAX_HELLO_BYTES: usize = 64 * 1024;
 
 /// The longest a step of admission (TLS handshake, first message) may take.
 const MAX_ADMISSION_STEP: Duration = Duration::from_secs(5);
+
+/// A sender that takes no control message for this long gets no more
+/// probes; its frames go on.
+const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a remote peer may use of this receiver.
 pub struct Limits {
@@ -120,8 +129,18 @@ struct Admitted {
     _guard: StreamGuard,
 }
 
+/// A byte stream both ways.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
 /// A connection's byte stream, plain or TLS.
-type Socket = Box<dyn AsyncRead + Unpin + Send>;
+type Socket = Box<dyn Duplex>;
+
+/// What the pump reads frames from.
+type Incoming = FrameReader<ReadHalf<Socket>>;
+/// Where control messages go back to the sender (written only to a sender
+/// whose hello announced the back-channel).
+type Outgoing = WriteHalf<Socket>;
 
 impl Server {
     pub fn new(
@@ -218,7 +237,7 @@ impl Server {
                 Err("the receiver is stopping".to_owned())
             })
             .await;
-        let (reader, first) = match admitted {
+        let (reader, outgoing, first) = match admitted {
             Ok(admitted) => admitted,
             Err(reason) => {
                 self.gate.refused(peer.ip(), &peer.to_string(), &reason);
@@ -239,17 +258,22 @@ impl Server {
             _guard: guard,
         });
         log::info!("sender connected from {peer} (stream {})", stream.id());
+        let probing = first
+            .speaks(Feature::Control)
+            .then(|| smol::spawn(probe_clock(outgoing, stream.clone())));
         self.pump(reader, first, stream, admitted).await;
+        drop(probing); // cancels the probes
     }
 
     /// Admission: the TLS handshake, then the first message (checked for the
     /// token when one is set), each under its own deadline. Returns the
-    /// reader and the first message, or why the peer is refused.
+    /// reader, the way back and the first message, or why the peer is
+    /// refused.
     async fn admit(
         &self,
         socket: TcpStream,
         peer: SocketAddr,
-    ) -> Result<(FrameReader<Socket>, Frame), String> {
+    ) -> Result<(Incoming, Outgoing, Frame), String> {
         let step = self.limits.admission_step();
         let socket: Socket = match &self.tls {
             None => Box::new(socket),
@@ -276,7 +300,8 @@ impl Server {
             Some(_) => MAX_HELLO_BYTES.min(self.limits.max_frame_bytes),
             None => self.limits.max_frame_bytes,
         };
-        let mut reader = FrameReader::new(socket, hello_limit);
+        let (incoming, outgoing) = futures_lite::io::split(socket);
+        let mut reader = FrameReader::new(incoming, hello_limit);
         let first = match within(step, reader.read_frame()).await {
             Some(Ok(Some(frame))) => frame,
             Some(Ok(None)) => return Err("it closed the connection without a message".into()),
@@ -301,14 +326,14 @@ impl Server {
             return Err(reason.to_owned());
         }
         reader.set_max_message_bytes(self.limits.max_frame_bytes);
-        Ok((reader, first))
+        Ok((reader, outgoing, first))
     }
 
     /// Opens the stream's decoder (and recording) and feeds them every frame
     /// until the connection ends.
     async fn pump(
         &self,
-        mut reader: FrameReader<Socket>,
+        mut reader: Incoming,
         first: Frame,
         stream: Arc<Stream>,
         admitted: Arc<Admitted>,
@@ -360,7 +385,11 @@ impl Server {
                     }
                 }
             };
+            let arrived_us = unix_time_us();
             stream.note_bytes(reader.bytes_read());
+            if let Some(reply) = &frame.clock_reply {
+                note_clock_reply(&stream, reply, arrived_us);
+            }
             if frame.is_keep_alive() {
                 stream.note_keep_alive();
                 continue;
@@ -409,6 +438,59 @@ impl Server {
     }
 }
 
+/// Writes clock probes to the sender, a burst first, then now and then,
+/// until the connection ends (the task is dropped) or the sender stops
+/// taking them.
+async fn probe_clock(mut outgoing: Outgoing, stream: Arc<Stream>) {
+    loop {
+        let t1_us = unix_time_us();
+        let next_in = stream.clock_probe_sent(t1_us);
+        let probe = Control {
+            clock_probe: Some(ClockProbe {
+                receiver_send_time_us: t1_us,
+            }),
+        };
+        match within(CONTROL_WRITE_TIMEOUT, write_control(&mut outgoing, &probe)).await {
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                log::debug!("stream {}: no more clock probes: {error}", stream.label());
+                return;
+            }
+            None => {
+                log::warn!(
+                    "stream {}: the sender takes no clock probes; its latency stays clock-based",
+                    stream.label()
+                );
+                return;
+            }
+        }
+        smol::Timer::after(next_in).await;
+    }
+}
+
+/// Hands a clock reply to the stream, and says when the offset is first
+/// known or starts again after a clock step.
+fn note_clock_reply(stream: &Stream, reply: &framewire_proto::ClockReply, arrived_us: u64) {
+    let update = stream.clock_reply(reply, arrived_us);
+    let Some(clock) = stream.clock() else {
+        return;
+    };
+    let offset = clock.offset_us as f64 / 1000.0;
+    let error = clock.error_us as f64 / 1000.0;
+    match update {
+        Update::First => log::info!(
+            "stream {}: the sender's clock is {offset:+.1} ±{error:.1} ms from ours",
+            stream.label()
+        ),
+        Update::Restarted => log::warn!(
+            "stream {}: a clock was stepped; the sender's clock is now {offset:+.1} ±{error:.1} ms \
+             from ours, latency figures start again",
+            stream.label()
+        ),
+        Update::Ignored | Update::Refined => {}
+    }
+}
+
 /// `future`'s output, or `None` if it takes longer than `limit`.
 async fn within<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
     async { Some(future.await) }
@@ -420,8 +502,8 @@ async fn within<T>(limit: Duration, future: impl std::future::Future<Output = T>
 }
 
 /// The next message, or `None` when none is complete within `timeout`.
-async fn read_with_timeout<R: AsyncRead + Unpin>(
-    reader: &mut FrameReader<R>,
+async fn read_with_timeout(
+    reader: &mut Incoming,
     timeout: Duration,
 ) -> Option<Result<Option<Frame>, ReadError>> {
     within(timeout, reader.read_frame()).await

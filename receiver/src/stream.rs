@@ -7,7 +7,10 @@
 //! A stream is [`Phase::Live`] while its connection is open,
 //! [`Phase::Closing`] once the connection has ended while the decoder still
 //! works on what was received, and [`Phase::Closed`] when the decoder is done
-//! too. The name a sender gives is cleaned here, once: control characters
+//! too. A stream of a v2 sender also holds its [`ClockSync`]: every latency
+//! is measured on the receiver's clock, the capture time moved by the
+//! estimated offset, and the latency histogram starts again whenever the
+//! estimate does (first estimate, clock step). The name a sender gives is cleaned here, once: control characters
 //! and bidirectional overrides are replaced and it is shortened, so no log
 //! line, file name or tile ever shows what a peer typed raw. The stream does
 //! not read sockets or decode.
@@ -18,8 +21,10 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use framewire_proto::ClockReply;
 
 use crate::budget::Charge;
+use crate::clock::{ClockEstimate, ClockSync, Update};
 use crate::latency::LatencyHistogram;
 
 /// Longest stream name kept, in characters; a longer one is cut.
@@ -73,6 +78,7 @@ pub struct Stream {
     first_decoded_us: AtomicU64,
     last_decoded_us: AtomicU64,
     latency: Mutex<LatencyHistogram>,
+    clock: Mutex<ClockSync>,
     last_jpeg: Mutex<Option<KeptJpeg>>,
 }
 
@@ -135,6 +141,7 @@ impl Stream {
             first_decoded_us: AtomicU64::new(0),
             last_decoded_us: AtomicU64::new(0),
             latency: Mutex::new(LatencyHistogram::default()),
+            clock: Mutex::new(ClockSync::default()),
             last_jpeg: Mutex::new(None),
         }
     }
@@ -269,8 +276,56 @@ impl Stream {
         self.refused_over_budget.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// A clock probe stamped `t1_us` went to the sender; returns when the
+    /// next one is due.
+    pub fn clock_probe_sent(&self, t1_us: u64) -> Duration {
+        let gap_us = match self.clock.lock() {
+            Ok(mut clock) => clock.probe_sent(t1_us),
+            Err(_) => crate::clock::STEADY_GAP_US,
+        };
+        Duration::from_micros(gap_us)
+    }
+
+    /// The sender's answer to a probe, read at `t4_us`. A first or a new
+    /// estimate (after a clock step) starts the latency histogram again, so
+    /// it never mixes figures of two clock bases.
+    pub fn clock_reply(&self, reply: &ClockReply, t4_us: u64) -> Update {
+        let Ok(mut clock) = self.clock.lock() else {
+            return Update::Ignored;
+        };
+        let update = clock.reply(reply, t4_us);
+        if matches!(update, Update::First | Update::Restarted)
+            && let Ok(mut latency) = self.latency.lock()
+        {
+            latency.restart();
+        }
+        update
+    }
+
+    /// The sender's clock minus ours now, if it is measured (a v2 sender
+    /// that has answered a probe).
+    pub fn clock(&self) -> Option<ClockEstimate> {
+        let now_us = framewire_proto::unix_time_us();
+        self.clock.lock().ok()?.estimate(now_us)
+    }
+
+    /// How many times a clock step made the estimate start again.
+    pub fn clock_restarts(&self) -> u64 {
+        self.clock.lock().map_or(0, |clock| clock.restarts())
+    }
+
+    /// A capture time of the sender's clock on ours (0 stays unknown);
+    /// unchanged while no offset is measured.
+    pub fn receiver_time(&self, capture_time_us: u64) -> u64 {
+        match (capture_time_us, self.clock()) {
+            (0, _) | (_, None) => capture_time_us,
+            (capture, Some(clock)) => capture.saturating_add_signed(-clock.offset_us),
+        }
+    }
+
     /// Notes a decoded frame, the time decoding took, and its
-    /// capture→decoded latency.
+    /// capture→decoded latency (`capture_time_us` on the receiver's clock,
+    /// as [`Stream::receiver_time`] gives it).
     pub fn note_decoded(&self, width: u32, height: u32, capture_time_us: u64, took: Duration) {
         self.decode_nanos
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
@@ -439,5 +494,35 @@ mod tests {
         stream.decoder_done();
         stream.connection_ended();
         assert_eq!(stream.phase(), Phase::Closed, "never back to closing");
+    }
+
+    #[test]
+    fn a_measured_offset_moves_capture_times_and_restarts_the_latency_figures() {
+        let stream = stream();
+        let now = framewire_proto::unix_time_us();
+        let sender_ahead_us = 4_000_000;
+        assert_eq!(
+            stream.receiver_time(now + sender_ahead_us),
+            now + sender_ahead_us
+        );
+        stream.note_decoded(8, 8, now - 4_000_000, Duration::ZERO); // clock-based, very late
+        assert_eq!(stream.latency().count(), 1);
+
+        stream.clock_probe_sent(now);
+        let reply = ClockReply {
+            receiver_send_time_us: now,
+            sender_receive_time_us: now + sender_ahead_us + 100,
+            sender_send_time_us: now + sender_ahead_us + 120,
+        };
+        assert_eq!(stream.clock_reply(&reply, now + 220), Update::First);
+        assert_eq!(
+            stream.latency().count(),
+            0,
+            "the clock-based figure is gone"
+        );
+        let clock = stream.clock().unwrap();
+        assert_eq!((clock.offset_us, clock.error_us), (4_000_000, 100));
+        assert_eq!(stream.receiver_time(now + sender_ahead_us + 7), now + 7);
+        assert_eq!(stream.receiver_time(0), 0, "unknown stays unknown");
     }
 }

@@ -216,8 +216,11 @@ impl Tile {
         let bytes = counters.bytes;
         let kbits = bytes.saturating_sub(figures.bytes_then) as f64 * 8.0 / 1000.0 / seconds;
         figures.bytes_then = bytes;
-        let latency = median(&mut figures.latencies_ms)
-            .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"));
+        let latency = match (median(&mut figures.latencies_ms), self.stream.clock()) {
+            (None, _) => "latency -".to_owned(),
+            (Some(ms), Some(clock)) => format!("latency {ms:.1} ±{:.1} ms", clock.error_ms()),
+            (Some(ms), None) => format!("latency {ms:.1} ms (clock)"),
+        };
         figures.latencies_ms.clear();
         let dropped = counters.sequence_gaps + counters.dropped();
         figures.text = vec![
