@@ -786,10 +786,10 @@ fn wrong_tokens_are_slowed_down_while_the_right_one_gets_in() {
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let tries = Arc::new(AtomicU64::new(0));
-    let hello = encoded(&Frame::hello("guesser", "wrong-token"));
+    let hello = encoded(&Frame::hello("guesser", Some("wrong-token")));
     let padded = encoded(&Frame::hello(
         "guesser",
-        &format!("right-token{}", "x".repeat(65_536)),
+        Some(&format!("right-token{}", "x".repeat(65_536))),
     ));
     // As many at once as the receiver lets one address wait to be admitted.
     let guessers: Vec<_> = (0..8)

@@ -8,100 +8,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::link::{Link, RECEIVER_ADDRESS, Side};
 use common::{Process, field, in_vm, receiver_binary, scratch_dir, sender_binary};
-
-const RECEIVER_ADDRESS: &str = "10.77.0.2:12345";
-
-/// Two namespaces and the veth pair between them, removed on drop.
-struct Link {
-    sender_ns: String,
-    receiver_ns: String,
-}
-
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2)");
-    assert!(
-        output.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-impl Link {
-    fn new() -> Link {
-        let id = std::process::id();
-        let link = Link {
-            sender_ns: format!("fw-chaos-s-{id}"),
-            receiver_ns: format!("fw-chaos-r-{id}"),
-        };
-        let (s, r) = (link.sender_ns.as_str(), link.receiver_ns.as_str());
-        ip(&["netns", "add", s]);
-        ip(&["netns", "add", r]);
-        ip(&[
-            "link", "add", "veth-s", "netns", s, "type", "veth", "peer", "name", "veth-r", "netns",
-            r,
-        ]);
-        ip(&["-n", s, "addr", "add", "10.77.0.1/24", "dev", "veth-s"]);
-        ip(&["-n", r, "addr", "add", "10.77.0.2/24", "dev", "veth-r"]);
-        for (ns, dev) in [(s, "veth-s"), (r, "veth-r")] {
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        link
-    }
-
-    /// Replaces the sender side's queueing discipline with netem `options`.
-    fn impair(&self, options: &[&str]) {
-        let mut args = vec![
-            "-n",
-            &self.sender_ns,
-            "qdisc",
-            "replace",
-            "dev",
-            "veth-s",
-            "root",
-            "netem",
-        ];
-        args.extend_from_slice(options);
-        let status = Command::new("tc")
-            .args(&args)
-            .status()
-            .expect("tc (iproute2)");
-        assert!(status.success(), "tc {}", args.join(" "));
-    }
-
-    fn set_up(&self, up: bool) {
-        ip(&[
-            "-n",
-            &self.sender_ns,
-            "link",
-            "set",
-            "veth-s",
-            if up { "up" } else { "down" },
-        ]);
-    }
-
-    fn run(&self, ns: &str, program: &std::path::Path, args: &[&str]) -> Process {
-        let mut all = vec!["netns", "exec", ns, program.to_str().unwrap()];
-        all.extend_from_slice(args);
-        Process::start(std::path::Path::new("ip"), &all, &[])
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        for ns in [&self.sender_ns, &self.receiver_ns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
 
 fn resident_mb(process: &Process) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", process.child.id())).unwrap();
@@ -132,7 +42,7 @@ fn sender_drops(sender: &Process) -> u64 {
 fn start_receiver(link: &Link, dir: &std::path::Path) -> Process {
     let report = dir.join("report.json");
     let receiver = link.run(
-        &link.receiver_ns,
+        Side::Receiver,
         &receiver_binary(),
         &[
             "--listen",
@@ -172,11 +82,11 @@ fn the_stream_survives_a_bad_link_a_cut_link_and_twenty_receiver_kills() {
 }
 
 fn survive_faults() {
-    let link = Link::new();
+    let link = Link::new("chaos");
     let dir = scratch_dir("chaos");
     let mut receiver = start_receiver(&link, &dir);
     let mut sender = link.run(
-        &link.sender_ns,
+        Side::Sender,
         &sender_binary(),
         &[
             "--connect",
@@ -194,7 +104,10 @@ fn survive_faults() {
     sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
 
     // A bad link: far slower than the stream (about 2.5 Mbit/s at 640x480).
-    link.impair(&["delay", "200ms", "loss", "5%", "rate", "2mbit"]);
+    link.impair(
+        Side::Sender,
+        &["delay", "200ms", "loss", "5%", "rate", "2mbit"],
+    );
     std::thread::sleep(Duration::from_secs(3));
     let memory_before = resident_mb(&sender);
     let drops_before = sender_drops(&sender);
@@ -214,7 +127,7 @@ fn survive_faults() {
     assert!(decoded > 0, "frames still arrive:\n{}", receiver.log_text());
 
     // The link is cut for 10 s, then comes back (without impairments).
-    link.impair(&["delay", "0ms"]);
+    link.impair(Side::Sender, &["delay", "0ms"]);
     link.set_up(false);
     std::thread::sleep(Duration::from_secs(10));
     let connects = sender.count_log("connected to the receiver");

@@ -36,6 +36,11 @@ fn our_receiver_shows_the_prototype_clients_stream() {
         "python client failed:\n{}",
         client.log_text()
     );
+    assert!(
+        client.log_text().contains("received 0 bytes back"),
+        "a peer that announced no back-channel gets nothing written to it:\n{}",
+        client.log_text()
+    );
     receiver
         .process
         .wait_for_log("disconnected after 60 frames", Duration::from_secs(10));

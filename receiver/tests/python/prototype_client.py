@@ -1,7 +1,9 @@
 """Sends like the prototype's OpenCV client: a JPEG per frame in `my_image`,
 a 4-byte big-endian length, `sendall` on a plain socket. Pillow stands in for
 OpenCV: each frame is 640x480, left half red, right half blue, with a grey
-square that moves so no two frames are alike.
+square that moves so no two frames are alike. Like the prototype it never
+reads its socket; at the end it looks whether the receiver wrote anything
+(a v1 peer must get nothing back) and prints how many bytes it found.
 
 usage: prototype_client.py HOST PORT FRAMES
 """
@@ -38,7 +40,12 @@ def main():
             message = len(serialized_data).to_bytes(4, byteorder="big") + serialized_data
             server_socket.sendall(message)
             time.sleep(1 / 30)
-    print(f"sent {frames} frames", flush=True)
+        server_socket.settimeout(1.0)
+        try:
+            back = len(server_socket.recv(1 << 16))
+        except socket.timeout:
+            back = 0
+    print(f"sent {frames} frames, received {back} bytes back", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+//! A network path the test makes: two network namespaces joined by a veth
+//! pair, the sender's side at 10.77.0.1 and the receiver's at 10.77.0.2,
+//! where tc netem can delay, lose or limit what each side sends. Needs
+//! root and a kernel with netem: the tests that use it run in the test VM
+//! (tools/camera-vm.sh). Everything is removed on drop.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::Process;
+
+/// Where a receiver in [`Side::Receiver`] listens.
+pub const RECEIVER_ADDRESS: &str = "10.77.0.2:12345";
+
+/// One end of the link.
+#[derive(Clone, Copy)]
+pub enum Side {
+    Sender,
+    Receiver,
+}
+
+/// Two namespaces and the veth pair between them.
+pub struct Link {
+    sender_ns: String,
+    receiver_ns: String,
+}
+
+fn ip(args: &[&str]) {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        output.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Link {
+    /// Makes the namespaces, named after `test` and this process.
+    pub fn new(test: &str) -> Link {
+        let id = std::process::id();
+        let link = Link {
+            sender_ns: format!("fw-{test}-s-{id}"),
+            receiver_ns: format!("fw-{test}-r-{id}"),
+        };
+        let (s, r) = (link.sender_ns.as_str(), link.receiver_ns.as_str());
+        ip(&["netns", "add", s]);
+        ip(&["netns", "add", r]);
+        ip(&[
+            "link", "add", "veth-s", "netns", s, "type", "veth", "peer", "name", "veth-r", "netns",
+            r,
+        ]);
+        ip(&["-n", s, "addr", "add", "10.77.0.1/24", "dev", "veth-s"]);
+        ip(&["-n", r, "addr", "add", "10.77.0.2/24", "dev", "veth-r"]);
+        for (ns, dev) in [(s, "veth-s"), (r, "veth-r")] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        link
+    }
+
+    fn namespace_and_device(&self, side: Side) -> (&str, &str) {
+        match side {
+            Side::Sender => (&self.sender_ns, "veth-s"),
+            Side::Receiver => (&self.receiver_ns, "veth-r"),
+        }
+    }
+
+    /// Replaces the queueing discipline of what `side` sends with netem
+    /// `options` (e.g. `delay 25ms`).
+    pub fn impair(&self, side: Side, options: &[&str]) {
+        let (ns, dev) = self.namespace_and_device(side);
+        let mut args = vec!["-n", ns, "qdisc", "replace", "dev", dev, "root", "netem"];
+        args.extend_from_slice(options);
+        let status = Command::new("tc")
+            .args(&args)
+            .status()
+            .expect("tc (iproute2)");
+        assert!(status.success(), "tc {}", args.join(" "));
+    }
+
+    /// Takes the sender's side of the link down or up.
+    pub fn set_up(&self, up: bool) {
+        ip(&[
+            "-n",
+            &self.sender_ns,
+            "link",
+            "set",
+            "veth-s",
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    /// Starts `program` in `side`'s namespace.
+    pub fn run(&self, side: Side, program: &Path, args: &[&str]) -> Process {
+        let (ns, _) = self.namespace_and_device(side);
+        let mut all = vec!["netns", "exec", ns, program.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Process::start(Path::new("ip"), &all, &[])
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for ns in [&self.sender_ns, &self.receiver_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
