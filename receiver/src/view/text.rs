@@ -6,7 +6,7 @@
 //! readable on any picture. The result is an RGBA image with straight
 //! alpha that the renderer blends over the video.
 
-use font8x8::legacy::BASIC_LEGACY;
+use font8x8::legacy::{BASIC_LEGACY, LATIN_LEGACY};
 
 /// Glyph cell size in font pixels (the font is 8x8; rows get 2 more for air).
 const GLYPH_WIDTH: usize = 8;
@@ -92,14 +92,15 @@ impl Label {
     }
 
     fn glyph(&mut self, character: char, left: usize, top: usize, scale: usize, colour: [u8; 3]) {
-        let index = if character.is_ascii() {
-            character as usize
-        } else {
-            '?' as usize
+        // ASCII, then Latin-1 (± of the latency, accented names), else '?'.
+        let bitmap = match character as usize {
+            code @ 0..0x80 => &BASIC_LEGACY[code],
+            code @ 0xa0..0x100 => &LATIN_LEGACY[code - 0xa0],
+            _ => &BASIC_LEGACY['?' as usize],
         };
         let width = self.width as usize;
         let height = self.height as usize;
-        for (row, bits) in BASIC_LEGACY[index].iter().enumerate() {
+        for (row, bits) in bitmap.iter().enumerate() {
             for column in 0..GLYPH_WIDTH {
                 if bits & (1 << column) == 0 {
                     continue;
@@ -144,9 +145,12 @@ mod tests {
         // Sized for 6 columns (54 pixels at scale 1), so scale 2 in 120.
         let padded = Label::fitting(&["abc"], 6, 4, 120, Style::OVERLAY);
         assert_eq!((padded.width, padded.height), (60, 28));
-        // A character outside ASCII is drawn as '?', not skipped.
-        let other = Label::new(&["é"], 1, Style::OVERLAY);
+        // Latin-1 has its glyphs (the latency's ±); beyond it, '?', not a gap.
         let question = Label::new(&["?"], 1, Style::OVERLAY);
+        let plus_minus = Label::new(&["±"], 1, Style::OVERLAY);
+        assert_ne!(plus_minus.rgba, question.rgba);
+        assert_ne!(plus_minus.rgba, Label::new(&[" "], 1, Style::OVERLAY).rgba);
+        let other = Label::new(&["→"], 1, Style::OVERLAY);
         assert_eq!(other.rgba, question.rgba);
     }
 }
