@@ -5,13 +5,15 @@
 //! README's protocol section); a sender that announces [`Feature::Control`]
 //! in its hello also reads [`Control`] messages, framed the same way, from
 //! the receiver. This crate holds the generated types,
-//! the framing [`codec`] over async readers and writers, and the small pieces
+//! the framing [`codec`] over async readers and writers (a connection read
+//! and written at once through [`duplex`]), and the small pieces
 //! both binaries' pipelines share: the [`slot`] that joins stages without
 //! queueing, the [`shutdown`] signal, [`jpeg`] header helpers and the [`auth`] token. It does no
 //! networking and no image coding itself.
 
 pub mod auth;
 pub mod codec;
+pub mod duplex;
 pub mod jpeg;
 pub mod shutdown;
 pub mod slot;

@@ -34,10 +34,10 @@ use std::time::Duration;
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
 use framewire_proto::codec::{FrameReader, ReadError, write_control};
+use framewire_proto::duplex::{ReadHalf, WriteHalf};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::latest_slot;
 use framewire_proto::{ClockProbe, Control, Feature, Frame, unix_time_us};
-use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 /// What starts a TLS session on an accepted connection (`--tls`).
@@ -300,7 +300,7 @@ impl Server {
             Some(_) => MAX_HELLO_BYTES.min(self.limits.max_frame_bytes),
             None => self.limits.max_frame_bytes,
         };
-        let (incoming, outgoing) = futures_lite::io::split(socket);
+        let (incoming, outgoing) = framewire_proto::duplex::split(socket);
         let mut reader = FrameReader::new(incoming, hello_limit);
         let first = match within(step, reader.read_frame()).await {
             Some(Ok(Some(frame))) => frame,

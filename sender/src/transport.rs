@@ -220,7 +220,7 @@ impl Transport<'_> {
         stream: &mut Connection,
         frames: &SlotReceiver<Frame>,
     ) -> io::Result<Ended> {
-        let (incoming, mut outgoing) = futures_lite::io::split(stream);
+        let (incoming, mut outgoing) = framewire_proto::duplex::split(stream);
         let (probes_out, probes_in) = async_channel::bounded(PENDING_REPLIES);
         self.write_frames(&mut outgoing, frames, &probes_in)
             .or(async {
