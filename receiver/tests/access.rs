@@ -65,6 +65,10 @@ fn only_senders_with_the_token_get_in() {
     assert_eq!(names, ["from-file", "good"], "{report}");
     for stream in report["streams"].as_array().unwrap() {
         assert_eq!(field(stream, "frames_received"), 20, "{stream}");
+        assert_eq!(
+            stream["latency_basis"], "measured",
+            "probed once admitted: {stream}"
+        );
     }
     // The refused senders never became streams, and keep trying (backoff).
     assert!(receiver.process.count_log("refused 127.0.0.1:") >= 2);
@@ -176,6 +180,10 @@ fn tls_streams_to_a_pinned_receiver_and_refuses_the_rest() {
     let report = receiver.stop();
     assert_eq!(stream_names(&report), ["pinned"], "{report}");
     assert_eq!(field(&report["streams"][0], "decode_errors"), 0);
+    assert_eq!(
+        report["streams"][0]["latency_basis"], "measured",
+        "the back-channel works inside TLS too: {report}"
+    );
     assert_shows_pattern_bars(&receiver.snapshot(0));
 
     // A restart keeps the certificate, so pinned senders keep working.
