@@ -116,7 +116,14 @@ fn main() {
         .unwrap()
         .iter()
         .filter(|line| line.contains("fps decoded"))
-        .filter_map(|line| line.split(" p99 ").nth(1)?.split(',').next()?.parse().ok())
+        .filter_map(|line| {
+            line.split(" p99 ")
+                .nth(1)?
+                .split([',', ' '])
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     let done = wait_for_line(&sender_log, "done: ");
     let captured = number_before(&done, " frames captured") as u64;
