@@ -132,8 +132,9 @@ fn survive_faults() {
     let memory_after = resident_mb(&sender);
     let drops = sender_drops(&sender) - drops_before;
     // Dropped and counted, not queued: a queue would add seconds of delay
-    // for every second of a stream several times faster than the link,
-    // while the newest frame takes a few hundred ms. (How many are dropped
+    // for every second of a stream several times faster than the link (a
+    // minute behind by now), while the newest frame takes about 1.5 s here
+    // (lost packets wait for retransmission). (How many are dropped
     // depends on how fast the emulated sender is at the moment.)
     let worst_p50 = receiver_p50s(&receiver, lines_before)
         .into_iter()
@@ -145,7 +146,7 @@ fn survive_faults() {
         sender.log_text()
     );
     assert!(
-        (1.0..3000.0).contains(&worst_p50),
+        (1.0..5000.0).contains(&worst_p50),
         "latency stays bounded on the slow link (nothing queues): {worst_p50} ms; the receiver's log:\n{}",
         receiver.log_text()
     );
