@@ -10,6 +10,9 @@ fuzz_target!(|data: &[u8]| {
         // What the receiver does with a frame before decoding its picture.
         let _ = frame.is_keep_alive();
         let _ = framewire_proto::jpeg::read_header(&frame.image);
-        assert!(frame.encoded_len() <= data.len());
+        // Re-encoding never grows a message by more than a few bytes: a
+        // repeated field (v2's features) sent unpacked comes back packed,
+        // one key and length more, never a multiple of the input.
+        assert!(frame.encoded_len() <= data.len() + 16);
     }
 });
