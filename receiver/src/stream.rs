@@ -521,7 +521,8 @@ mod tests {
             "the clock-based figure is gone"
         );
         let clock = stream.clock().unwrap();
-        assert_eq!((clock.offset_us, clock.error_us), (4_000_000, 100));
+        assert_eq!(clock.offset_us, 4_000_000);
+        assert!((100..110).contains(&clock.error_us), "{clock:?}");
         assert_eq!(stream.receiver_time(now + sender_ahead_us + 7), now + 7);
         assert_eq!(stream.receiver_time(0), 0, "unknown stays unknown");
     }
