@@ -472,6 +472,9 @@ async fn probe_clock(mut outgoing: Outgoing, stream: Arc<Stream>) {
 /// known or starts again after a clock step.
 fn note_clock_reply(stream: &Stream, reply: &framewire_proto::ClockReply, arrived_us: u64) {
     let update = stream.clock_reply(reply, arrived_us);
+    if !matches!(update, Update::First | Update::Restarted) {
+        return; // most replies only refine the estimate: nothing to say
+    }
     let Some(clock) = stream.clock() else {
         return;
     };

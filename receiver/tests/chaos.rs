@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::link::{Link, RECEIVER_ADDRESS, Side};
-use common::{Process, field, in_vm, receiver_binary, scratch_dir, sender_binary};
+use common::{Process, field, in_vm, scratch_dir, sender_binary};
 
 fn resident_mb(process: &Process) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", process.child.id())).unwrap();
@@ -55,22 +55,7 @@ fn receiver_p50s(receiver: &Process, from: usize) -> Vec<f64> {
 }
 
 fn start_receiver(link: &Link, dir: &std::path::Path) -> Process {
-    let report = dir.join("report.json");
-    let receiver = link.run(
-        Side::Receiver,
-        &receiver_binary(),
-        &[
-            "--listen",
-            RECEIVER_ADDRESS,
-            "--headless",
-            "--stats-interval",
-            "1",
-            "--stats-json",
-            report.to_str().unwrap(),
-        ],
-    );
-    receiver.wait_for_log("listening on", Duration::from_secs(20));
-    receiver
+    link.start_receiver(&dir.join("report.json"), &["--stats-interval", "1"])
 }
 
 /// Waits until `process` has logged `needle` more than `already` times;

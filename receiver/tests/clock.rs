@@ -41,8 +41,8 @@ fn libfaketime() -> PathBuf {
     found.expect("libfaketime is missing: install Debian's faketime package")
 }
 
-/// A wall clock `offset` seconds off for the programs started with
-/// [`FakeClock::env`]; [`FakeClock::set`] steps it while they run. The
+/// A wall clock `offset` seconds off for the senders started with
+/// [`FakeClock::start_sender`]; [`FakeClock::set`] steps it while they run. The
 /// monotonic clock is left alone, as NTP leaves it.
 struct FakeClock {
     file: PathBuf,
@@ -64,13 +64,17 @@ impl FakeClock {
         writeln!(file, "{offset_s:+}").unwrap();
     }
 
-    fn env(&self) -> Vec<(&str, &str)> {
-        vec![
+    /// A 320x240, 30 fps pattern sender to `address` on this clock.
+    fn start_sender(&self, address: &str, extra: &[&str]) -> Process {
+        let mut args = vec!["--connect", address, "--size", "320x240", "--fps", "30"];
+        args.extend_from_slice(extra);
+        let env = [
             ("LD_PRELOAD", self.library.as_str()),
             ("FAKETIME_TIMESTAMP_FILE", self.file.to_str().unwrap()),
             ("FAKETIME_NO_CACHE", "1"),
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-        ]
+        ];
+        Process::start(&sender_binary(), &args, &env)
     }
 }
 
@@ -105,20 +109,7 @@ fn stream_with_sender_clock(offset_s: f64) -> Measured {
     let dir = scratch_dir(&format!("clock{offset_s:+}"));
     let mut receiver = Receiver::start_in(dir.clone(), "127.0.0.1:0", &[], &[]);
     let clock = FakeClock::new(&dir, offset_s);
-    let mut sender = Process::start(
-        &sender_binary(),
-        &[
-            "--connect",
-            &receiver.address(),
-            "--size",
-            "320x240",
-            "--fps",
-            "30",
-            "--frames",
-            "150",
-        ],
-        &clock.env(),
-    );
+    let mut sender = clock.start_sender(&receiver.address(), &["--frames", "150"]);
     receiver
         .process
         .wait_for_log("disconnected after", Duration::from_secs(60));
@@ -155,18 +146,7 @@ fn a_clock_step_mid_stream_is_caught_and_the_estimate_converges_again() {
     let dir = scratch_dir("clock-step");
     let mut receiver = Receiver::start_in(dir.clone(), "127.0.0.1:0", &[], &[]);
     let clock = FakeClock::new(&dir, 0.0);
-    let mut sender = Process::start(
-        &sender_binary(),
-        &[
-            "--connect",
-            &receiver.address(),
-            "--size",
-            "320x240",
-            "--fps",
-            "30",
-        ],
-        &clock.env(),
-    );
+    let mut sender = clock.start_sender(&receiver.address(), &[]);
     receiver
         .process
         .wait_for_log("the sender's clock is", Duration::from_secs(30));
@@ -276,18 +256,7 @@ fn across_a_link_with_25_ms_each_way_the_offset_is_zero_and_the_latency_one_way(
 /// Streams 5 s across the link; what the receiver measured.
 fn stream_across(link: &Link, dir: &Path) -> Measured {
     let report = dir.join("report.json");
-    let mut receiver = link.run(
-        Side::Receiver,
-        &receiver_binary(),
-        &[
-            "--listen",
-            RECEIVER_ADDRESS,
-            "--headless",
-            "--stats-json",
-            report.to_str().unwrap(),
-        ],
-    );
-    receiver.wait_for_log("listening on", Duration::from_secs(20));
+    let mut receiver = link.start_receiver(&report, &[]);
     let mut sender = link.run(
         Side::Sender,
         &sender_binary(),

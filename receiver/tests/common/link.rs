@@ -94,6 +94,22 @@ impl Link {
         ]);
     }
 
+    /// Starts a headless receiver on [`RECEIVER_ADDRESS`] that writes its
+    /// report to `report`, with `extra` arguments; returns once it listens.
+    pub fn start_receiver(&self, report: &Path, extra: &[&str]) -> Process {
+        let mut args = vec![
+            "--listen",
+            RECEIVER_ADDRESS,
+            "--headless",
+            "--stats-json",
+            report.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let receiver = self.run(Side::Receiver, &super::receiver_binary(), &args);
+        receiver.wait_for_log("listening on", std::time::Duration::from_secs(20));
+        receiver
+    }
+
     /// Starts `program` in `side`'s namespace.
     pub fn run(&self, side: Side, program: &Path, args: &[&str]) -> Process {
         let (ns, _) = self.namespace_and_device(side);
