@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use framewire_receiver::record::matroska::{MatroskaWriter, VideoTrack};
 
 /// What ffprobe says about a recording, after reading every frame.
 struct Probe {
@@ -47,15 +48,76 @@ fn probe(path: &Path) -> Probe {
     }
 }
 
-/// Decodes every frame of `path` with ffmpeg; true when nothing is wrong.
-fn decodes_cleanly(path: &Path) -> bool {
+/// Decodes every frame of `path` with ffmpeg and fails the test, with what
+/// ffmpeg said, when anything is wrong. Frames keep the file's millisecond
+/// times (`-enc_time_base -1`): by default ffmpeg re-times the output at the
+/// guessed 30 fps, and two frames of a jittery capture (56 ms, then 10 ms
+/// apart) land in the same 1/30 s and are reported as a muxing error.
+fn assert_decodes_cleanly(path: &Path) {
     let output = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-f", "null", "-"])
+        .args(["-enc_time_base", "-1", "-f", "null", "-"])
         .output()
         .unwrap();
-    output.status.success() && output.stderr.is_empty()
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "ffmpeg cannot decode {} cleanly: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn frames_of_a_jittery_capture_keep_their_own_times() {
+    let dir = scratch_dir("record-jitter");
+    let jpeg_path = dir.join("frame.jpg");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48"])
+        .args(["-frames:v", "1"])
+        .arg(&jpeg_path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let jpeg = std::fs::read(&jpeg_path).unwrap();
+    // 30 fps for 2 s, with frame 33 late by 22 ms (11 ms before the next),
+    // as CI once captured under load.
+    let times_ms: Vec<u64> = (0..60u64)
+        .map(|frame| frame * 100 / 3 + if frame == 33 { 22 } else { 0 })
+        .collect();
+    let path = dir.join("jitter.mkv");
+    let file = std::fs::File::create(&path).unwrap();
+    let track = VideoTrack {
+        width: 64,
+        height: 48,
+        title: "jitter",
+        start_unix_us: 1_700_000_000_000_000,
+    };
+    let mut writer = MatroskaWriter::create(file, &track).unwrap();
+    for &time_ms in &times_ms {
+        writer.write_frame(time_ms, &jpeg).unwrap();
+    }
+    writer.finish().unwrap();
+
+    assert_eq!(probe(&path).frames, times_ms.len() as u64);
+    assert_decodes_cleanly(&path);
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let recorded: Vec<u64> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| (line.trim().parse::<f64>().unwrap() * 1000.0).round() as u64)
+        .collect();
+    assert_eq!(recorded, times_ms);
 }
 
 #[test]
@@ -97,7 +159,7 @@ fn a_ten_second_recording_plays_back_with_its_frames_and_duration() {
         (duration - 10.0).abs() <= 1.0 / 30.0 + 0.005,
         "plays for {duration:.3} s; 300 frames at 30 fps last 10 s"
     );
-    assert!(decodes_cleanly(&files[0]));
+    assert_decodes_cleanly(&files[0]);
 }
 
 #[test]
@@ -149,7 +211,7 @@ fn a_receiver_killed_mid_recording_leaves_every_segment_playable() {
             "{}: {duration} s",
             finished.display()
         );
-        assert!(decodes_cleanly(finished), "{}", finished.display());
+        assert_decodes_cleanly(finished);
     }
     // The cut segment lost at most the last second, held in memory.
     let cut = probe(&files[2]);
@@ -159,7 +221,7 @@ fn a_receiver_killed_mid_recording_leaves_every_segment_playable() {
         files[2].display(),
         cut.frames
     );
-    assert!(decodes_cleanly(&files[2]), "{}", files[2].display());
+    assert_decodes_cleanly(&files[2]);
 }
 
 #[test]
