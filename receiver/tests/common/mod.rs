@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod link;
+pub mod xvfb;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
