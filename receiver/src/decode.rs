@@ -356,16 +356,10 @@ mod tests {
         jpeg
     }
 
-    /// A grey JPEG of `width` x `height` pixels, all at `level`.
-    fn grey_jpeg(width: usize, height: usize, level: u8) -> Vec<u8> {
-        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
-        compress.set_size(width, height);
-        let mut started = compress.start_compress(Vec::new()).unwrap();
-        started
-            .write_scanlines(&vec![level; width * height])
-            .unwrap();
-        started.finish().unwrap()
-    }
+    /// Grey JPEGs (made with Pillow; see tests/fixtures/README): 64x48 pixels
+    /// at level 100, and 24x16 at 200.
+    const GREY_64X48: &[u8] = include_bytes!("../tests/fixtures/grey-64x48-100.jpg");
+    const GREY_24X16: &[u8] = include_bytes!("../tests/fixtures/grey-24x16-200.jpg");
 
     fn context(budget: Arc<MemoryBudget>) -> DecoderContext {
         DecoderContext {
@@ -396,7 +390,7 @@ mod tests {
         let (frames_out, frames_in) = latest_slot();
         assert!(
             frames_out
-                .put(received(&budget, grey_jpeg(64, 48, 100)))
+                .put(received(&budget, GREY_64X48.to_vec()))
                 .is_ok()
         );
         drop(frames_out); // the connection ended
@@ -423,7 +417,7 @@ mod tests {
         let (frames_out, frames_in) = latest_slot();
         assert!(
             frames_out
-                .put(received(&budget, grey_jpeg(64, 48, 100)))
+                .put(received(&budget, GREY_64X48.to_vec()))
                 .is_ok()
         );
         drop(frames_out);
@@ -436,15 +430,17 @@ mod tests {
     /// A real 8x8 grey JPEG (baseline or progressive) whose frame header is
     /// rewritten to claim 7680x4320.
     fn bomb_claiming_8k(progressive: bool) -> Vec<u8> {
-        let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
-        if !progressive {
-            compress.set_fastest_defaults();
-        }
-        compress.set_size(8, 8);
-        let mut started = compress.start_compress(Vec::new()).unwrap();
-        started.write_scanlines(&[50; 64]).unwrap();
-        let mut bomb = started.finish().unwrap();
-        let marker = if progressive { 0xc2 } else { 0xc0 };
+        let (mut bomb, marker) = if progressive {
+            (
+                include_bytes!("../tests/fixtures/grey-8x8-50-progressive.jpg").to_vec(),
+                0xc2,
+            )
+        } else {
+            (
+                include_bytes!("../tests/fixtures/grey-8x8-50-baseline.jpg").to_vec(),
+                0xc0,
+            )
+        };
         let sof = bomb.windows(2).position(|m| m == [0xff, marker]).unwrap();
         bomb[sof + 5..sof + 9].copy_from_slice(&[0x10, 0xe0, 0x1e, 0x00]);
         bomb
@@ -519,10 +515,9 @@ mod tests {
     fn a_greyscale_jpeg_decodes_to_full_rgba() {
         // Found by the receiver_decode fuzz target: zune-jpeg returned one
         // byte per pixel for a grey JPEG although RGBA was asked.
-        let jpeg = grey_jpeg(24, 16, 200);
         let mut rgba = Vec::new();
         assert_eq!(
-            decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
+            decode_rgba(GREY_24X16, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
             (24, 16)
         );
         assert_eq!(rgba.len(), 24 * 16 * 4);
@@ -535,15 +530,14 @@ mod tests {
     #[test]
     fn a_jpeg_that_makes_zune_jpeg_panic_is_a_decode_error() {
         // The receiver_decode fuzz target's find (zune-jpeg 0.4.21, mcu_prog.rs).
-        let jpeg = include_bytes!("zune-panic.jpg");
+        let jpeg = include_bytes!("../tests/fixtures/zune-panic.jpg");
         let mut rgba = Vec::new();
         let error = decode_rgba(jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap_err();
         assert!(matches!(error, DecodeError::Corrupt(_)), "{error:?}");
         // The buffer is still usable for the next frame.
-        let good = grey_jpeg(8, 8, 9);
         assert_eq!(
-            decode_rgba(&good, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
-            (8, 8)
+            decode_rgba(GREY_24X16, DEFAULT_MAX_PIXELS, &mut rgba).unwrap(),
+            (24, 16)
         );
     }
 

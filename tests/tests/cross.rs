@@ -6,12 +6,10 @@
 //! `.ci/run` builds them (Debian's cross compilers, `.cargo/config.toml`)
 //! and runs it with `--include-ignored`.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use framewire_tests::*;
 
 fn stream_from_emulated_board(target: &str, qemu: &str, sysroot: &str) {
     let target_dir = receiver_binary()

@@ -98,6 +98,11 @@ impl Xvfb {
         send_signal(self.child.id(), signal);
     }
 
+    /// The X server's process id (to read the CPU time it used).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The whole screen, as RGBA.
     pub fn screenshot(&self) -> Image {
         let output = self.x_client("xwd", &["-root", "-silent"]);

@@ -4,7 +4,7 @@
 //! contrast), JPEG decoding on the workstation (zune-jpeg, which the receiver
 //! uses, against mozjpeg, both to RGBA as the window needs), and the framing.
 //!
-//! cargo bench -p framewire-receiver --bench codecs
+//! cargo bench -p framewire-tests --bench codecs
 
 use std::hint::black_box;
 

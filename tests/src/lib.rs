@@ -1,10 +1,14 @@
-//! Test harness: runs the real `framewire-receiver` and `framewire-sender`
-//! binaries over real loopback sockets, follows their logs, and reads the
-//! receiver's JSON report. Each test starts its own processes on ports the
-//! kernel picks, so tests can run in parallel.
+//! framewire's test kit, shared by the tests and benchmarks of this crate
+//! that run several programs: it finds the real `framewire-receiver` and
+//! `framewire-sender` binaries that cargo built for the workspace, runs
+//! them over real loopback sockets, follows their logs, reads the
+//! receiver's JSON report and snapshots, checks pictures for the test
+//! pattern, and runs a test inside the camera VM ([`in_vm`]). Each test
+//! starts its own processes on ports the kernel picks, so tests can run in
+//! parallel. [`link`] is the VM's impaired network, [`xvfb`] a private X
+//! server, [`bench`] what only the benchmarks need.
 
-#![allow(dead_code)] // each test file uses a different part of the harness
-
+pub mod bench;
 pub mod link;
 pub mod xvfb;
 
@@ -13,27 +17,81 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-/// The receiver binary cargo built for these tests, or the one that
-/// `FRAMEWIRE_TEST_RECEIVER` names (to measure an older build with the same
-/// tests, side by side).
+/// The workspace's top directory (the repository).
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// `name`, as cargo built it for the workspace in the profile of the
+/// running test or benchmark (its executable sits in `target/PROFILE/deps/`).
+/// Another crate's binaries are built only by a workspace-wide command
+/// (`cargo test --workspace`, `cargo build`), so a missing binary, or one
+/// older than the sources, fails with the command that builds it.
+fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&path)
+        .and_then(|metadata| metadata.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run the tests with `cargo test --workspace` (or `cargo build` first)",
+                path.display()
+            )
+        });
+    if let Some(source) = newest_source().filter(|&(_, changed)| changed > built) {
+        panic!(
+            "{} is older than {}: run the tests with `cargo test --workspace` (or `cargo build` first)",
+            path.display(),
+            source.0.display()
+        );
+    }
+    path
+}
+
+/// The most recently changed source file of the programs' crates.
+fn newest_source() -> Option<(PathBuf, SystemTime)> {
+    fn visit(path: &Path, newest: &mut Option<(PathBuf, SystemTime)>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                visit(&entry.path(), newest);
+            }
+        } else if let Ok(changed) = std::fs::metadata(path).and_then(|m| m.modified())
+            && newest.as_ref().is_none_or(|(_, time)| changed > *time)
+        {
+            *newest = Some((path.to_path_buf(), changed));
+        }
+    }
+    let mut newest = None;
+    for source in [
+        "proto/src",
+        "proto/frame.proto",
+        "sender/src",
+        "receiver/src",
+    ] {
+        visit(&workspace().join(source), &mut newest);
+    }
+    newest
+}
+
+/// The receiver binary cargo built, or the one that `FRAMEWIRE_TEST_RECEIVER`
+/// names (to measure an older build with the same tests, side by side).
 pub fn receiver_binary() -> PathBuf {
     std::env::var_os("FRAMEWIRE_TEST_RECEIVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_framewire-receiver")))
+        .unwrap_or_else(|| workspace_binary("framewire-receiver"))
 }
 
-/// The sender binary, built next to the receiver by `cargo test --workspace`.
+/// The sender binary cargo built, or the one beside the receiver that
+/// `FRAMEWIRE_TEST_RECEIVER` names.
 pub fn sender_binary() -> PathBuf {
-    let path = receiver_binary()
-        .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
+    match std::env::var_os("FRAMEWIRE_TEST_RECEIVER") {
+        Some(receiver) => PathBuf::from(receiver)
+            .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX)),
+        None => workspace_binary("framewire-sender"),
+    }
 }
 
 /// A fresh, empty directory under the system's temp dir.
@@ -44,15 +102,29 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// A running program whose stderr (the log) is collected line by line.
+/// A running program whose stderr (the log) and stdout are collected line
+/// by line. Killed when dropped, unless it has been waited for.
 pub struct Process {
     pub child: Child,
     pub log: Arc<Mutex<Vec<String>>>,
     name: String,
+    /// Reaped by [`Process::wait_with_usage`]: its pid may belong to
+    /// another process by now.
+    reaped: bool,
+}
+
+/// CPU time and peak memory of a finished program, from wait4(2).
+pub struct Usage {
+    pub cpu: Duration,
+    pub peak_rss_mb: f64,
 }
 
 impl Process {
-    pub fn start(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
+    pub fn start<A: AsRef<std::ffi::OsStr>>(
+        program: &Path,
+        args: &[A],
+        env: &[(&str, &str)],
+    ) -> Process {
         let mut command = Command::new(program);
         command
             .args(args)
@@ -78,7 +150,12 @@ impl Process {
             });
         }
         let name = program.file_name().unwrap().to_string_lossy().into_owned();
-        Process { child, log, name }
+        Process {
+            child,
+            log,
+            name,
+            reaped: false,
+        }
     }
 
     /// The whole log so far, for assertion messages.
@@ -142,12 +219,33 @@ impl Process {
         self.signal("TERM");
         self.wait_exit(Duration::from_secs(10))
     }
+
+    /// Waits for the program to end (after [`signal`](Self::signal), say)
+    /// and returns the CPU time it used and its peak memory.
+    pub fn wait_with_usage(&mut self) -> Usage {
+        let mut status = 0;
+        // SAFETY: rusage is plain data that wait4 fills in; the pid is our
+        // own child, not yet reaped.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = self.child.id() as libc::pid_t;
+        let result = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(result, pid, "wait4 failed for {}", self.name);
+        self.reaped = true;
+        std::thread::sleep(Duration::from_millis(50)); // let the log readers finish
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Usage {
+            cpu: Duration::from_secs_f64(seconds(usage.ru_utime) + seconds(usage.ru_stime)),
+            peak_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        }
+    }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -404,7 +502,7 @@ pub fn in_vm(test: &str, body: impl FnOnce()) {
     let _vm = ONE_VM_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let workspace = workspace();
     let output = Command::new(workspace.join("tools/camera-vm.sh"))
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", test, "--include-ignored", "--nocapture"])

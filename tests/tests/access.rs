@@ -1,10 +1,8 @@
 //! Who gets in: `--token` and `--allow`, with the real binaries on loopback.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

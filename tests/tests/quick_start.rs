@@ -11,25 +11,15 @@
 //! crate registry, and builds everything in release mode from nothing
 //! (about 10 minutes): ignored by default, run by `.ci/run`.
 
-mod common;
-
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::xvfb::{SCREEN_TOLERANCE, Xvfb};
-use common::*;
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use framewire_tests::xvfb::{SCREEN_TOLERANCE, Xvfb};
+use framewire_tests::*;
 
 /// The first line of the README's quick-start code block, without its comment.
 fn first_quick_start_command() -> String {
-    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
     let section = &readme[readme
         .find("## Quick start")
         .expect("a quick start section")..];
@@ -44,13 +34,13 @@ fn the_first_command_opens_the_demo_on_a_fresh_machine() {
     let command = first_quick_start_command();
     let dir = scratch_dir("quick-start");
     let root = dir.join("root");
-    let fresh_machine = repository().join("tools/fresh-machine.sh");
+    let fresh_machine = workspace().join("tools/fresh-machine.sh");
 
     let started = Instant::now();
     let made = Command::new(&fresh_machine)
         .arg("make")
         .arg(&root)
-        .arg(repository())
+        .arg(workspace())
         .status()
         .unwrap();
     assert!(made.success(), "cannot make the fresh machine");

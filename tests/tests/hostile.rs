@@ -2,14 +2,12 @@
 //! frame skipped) with a clear log line, while a real sender streaming at the
 //! same time loses nothing and the receiver keeps running.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::*;
 use framewire_proto::Frame;
+use framewire_tests::*;
 
 /// True when the receiver closed `socket` (EOF or reset) within `timeout`.
 fn closed_by_peer(socket: &mut TcpStream, timeout: Duration) -> bool {

@@ -3,14 +3,12 @@
 //! leaves every file playable. Needs ffprobe (Debian: ffmpeg; `.ci/run`
 //! installs it).
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
 use framewire_receiver::record::matroska::{MatroskaWriter, VideoTrack};
+use framewire_tests::*;
 
 /// What ffprobe says about a recording, after reading every frame.
 struct Probe {
@@ -222,28 +220,4 @@ fn a_receiver_killed_mid_recording_leaves_every_segment_playable() {
         cut.frames
     );
     assert_decodes_cleanly(&files[2]);
-}
-
-#[test]
-fn a_recording_directory_that_cannot_be_made_is_a_clear_start_up_error() {
-    let dir = scratch_dir("record-bad-dir");
-    let not_a_directory = dir.join("file");
-    std::fs::write(&not_a_directory, b"in the way").unwrap();
-    let mut receiver = Process::start(
-        &receiver_binary(),
-        &[
-            "--headless",
-            "--listen",
-            "127.0.0.1:0",
-            "--record",
-            not_a_directory.join("recordings").to_str().unwrap(),
-        ],
-        &[],
-    );
-    let status = receiver.wait_exit(Duration::from_secs(10));
-    assert!(!status.success());
-    receiver.wait_for_log(
-        "cannot create the recording directory",
-        Duration::from_secs(1),
-    );
 }

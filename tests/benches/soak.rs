@@ -6,13 +6,12 @@
 //! from /proc every few seconds; latency comes from the receiver's own
 //! per-interval progress lines.
 //!
-//! cargo bench -p framewire-receiver --bench soak -- [--seconds 600] [--size 1280x720] [--fps 60]
-
-mod support;
+//! cargo bench -p framewire-tests --bench soak -- [--seconds 600] [--size 1280x720] [--fps 60]
 
 use std::time::{Duration, Instant};
 
-use support::{binaries, number_before, option, spawn, terminate, wait_for_line, wait_with_usage};
+use framewire_tests::bench::{number_before, option};
+use framewire_tests::{Process, receiver_binary, sender_binary};
 
 /// Memory may grow this much after warm-up.
 const GROWTH_LIMIT_MB: f64 = 5.0;
@@ -51,11 +50,11 @@ fn median(values: &[f64]) -> f64 {
 
 fn main() {
     let options = options();
-    let (sender_binary, receiver_binary) = binaries();
+    let (sender_binary, receiver_binary) = (sender_binary(), receiver_binary());
     let report_path =
         std::env::temp_dir().join(format!("framewire-soak-{}.json", std::process::id()));
     let interval = options.sample_seconds.to_string();
-    let (receiver, receiver_log) = spawn(
+    let mut receiver = Process::start(
         &receiver_binary,
         &[
             "--listen".into(),
@@ -66,13 +65,15 @@ fn main() {
             "--stats-json".into(),
             report_path.to_string_lossy().into_owned(),
         ],
+        &[],
     );
-    let address = wait_for_line(&receiver_log, "listening on ")
+    let address = receiver
+        .wait_for_log("listening on ", Duration::from_secs(20))
         .rsplit(' ')
         .next()
         .unwrap()
         .to_owned();
-    let (sender, sender_log) = spawn(
+    let mut sender = Process::start(
         &sender_binary,
         &[
             "--connect".into(),
@@ -86,8 +87,9 @@ fn main() {
             "--stats-interval".into(),
             interval,
         ],
+        &[],
     );
-    wait_for_line(&sender_log, "connected to the receiver");
+    sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
     println!(
         "framewire soak: {} at {} fps for {} s, memory sampled every {} s",
         options.size, options.fps, options.seconds, options.sample_seconds
@@ -99,19 +101,20 @@ fn main() {
         std::thread::sleep(Duration::from_secs(options.sample_seconds));
         memory.push((
             start.elapsed().as_secs_f64(),
-            resident_mb(sender.id()),
-            resident_mb(receiver.id()),
+            resident_mb(sender.child.id()),
+            resident_mb(receiver.child.id()),
         ));
     }
-    terminate(&sender);
-    let sender_usage = wait_with_usage(&sender);
+    sender.signal("TERM");
+    let sender_usage = sender.wait_with_usage();
     std::thread::sleep(Duration::from_millis(300));
-    terminate(&receiver);
-    let receiver_usage = wait_with_usage(&receiver);
+    receiver.signal("TERM");
+    let receiver_usage = receiver.wait_with_usage();
     std::thread::sleep(Duration::from_millis(50));
 
     // The receiver's per-interval p99, in the order logged.
-    let p99s: Vec<f64> = receiver_log
+    let p99s: Vec<f64> = receiver
+        .log
         .lock()
         .unwrap()
         .iter()
@@ -125,7 +128,7 @@ fn main() {
                 .ok()
         })
         .collect();
-    let done = wait_for_line(&sender_log, "done: ");
+    let done = sender.wait_for_log("done: ", Duration::from_secs(20));
     let captured = number_before(&done, " frames captured") as u64;
     let sender_dropped = number_before(&done, " dropped") as u64;
     let report: serde_json::Value =

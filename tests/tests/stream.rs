@@ -1,11 +1,9 @@
 //! End to end: the real sender streams its test pattern to the real receiver
 //! over loopback, and what arrives is checked as a user would notice it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
 

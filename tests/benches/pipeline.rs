@@ -7,23 +7,20 @@
 //! nothing else running. One table on stdout; `--json` adds the figures as
 //! JSON.
 //!
-//! cargo bench -p framewire-receiver --bench pipeline -- [--seconds N] [--quality Q] [--workers N] [--json]
+//! cargo bench -p framewire-tests --bench pipeline -- [--seconds N] [--quality Q] [--workers N] [--json]
 //!
 //! Both ends share this machine's cores, so the sender runs one encoder
 //! (`--workers 1`) unless told otherwise: on a board, the encoders have the
 //! board's cores to themselves.
-
-mod support;
 
 use std::time::{Duration, Instant};
 
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::encode::JpegEncoder;
+use framewire_tests::bench::{flag, number_before, option};
+use framewire_tests::{Process, receiver_binary, sender_binary};
 use serde::Serialize;
-use support::{
-    binaries, flag, number_before, option, spawn, terminate, wait_for_line, wait_with_usage,
-};
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 const RATES: [u32; 2] = [30, 0];
@@ -99,11 +96,11 @@ fn floor(width: u32, height: u32, quality: u8) -> (f64, f64) {
 }
 
 fn run_cell(width: u32, height: u32, fps: u32, options: &Options) -> Cell {
-    let (sender_binary, receiver_binary) = binaries();
+    let (sender_binary, receiver_binary) = (sender_binary(), receiver_binary());
     let dir = std::env::temp_dir().join(format!("framewire-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report_path = dir.join("report.json");
-    let (receiver, receiver_log) = spawn(
+    let mut receiver = Process::start(
         &receiver_binary,
         &[
             "--headless".into(),
@@ -112,10 +109,11 @@ fn run_cell(width: u32, height: u32, fps: u32, options: &Options) -> Cell {
             "--stats-json".into(),
             report_path.to_string_lossy().into_owned(),
         ],
+        &[],
     );
-    let listening = wait_for_line(&receiver_log, "listening on ");
+    let listening = receiver.wait_for_log("listening on ", Duration::from_secs(20));
     let address = listening.rsplit(' ').next().unwrap().to_owned();
-    let (sender, sender_log) = spawn(
+    let mut sender = Process::start(
         &sender_binary,
         &[
             "--connect".into(),
@@ -133,17 +131,18 @@ fn run_cell(width: u32, height: u32, fps: u32, options: &Options) -> Cell {
             "--stats-interval".into(),
             "100000".into(),
         ],
+        &[],
     );
-    wait_for_line(&sender_log, "connected to the receiver");
+    sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs_f64(options.seconds));
-    terminate(&sender);
-    let sender_usage = wait_with_usage(&sender);
+    sender.signal("TERM");
+    let sender_usage = sender.wait_with_usage();
     std::thread::sleep(Duration::from_millis(300));
-    terminate(&receiver);
-    let receiver_usage = wait_with_usage(&receiver);
+    receiver.signal("TERM");
+    let receiver_usage = receiver.wait_with_usage();
     std::thread::sleep(Duration::from_millis(50));
 
-    let done = wait_for_line(&sender_log, "done: ");
+    let done = sender.wait_for_log("done: ", Duration::from_secs(20));
     let sent = number_before(&done, " sent");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();

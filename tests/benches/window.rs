@@ -7,17 +7,15 @@
 //! warm-up), the X server's, and the frames shown per second and
 //! capture→decoded latency from the receiver's report.
 //!
-//! cargo bench -p framewire-receiver --bench window -- [--seconds 10] [--size 1280x720] [--fps 30]
+//! cargo bench -p framewire-tests --bench window -- [--seconds 10] [--size 1280x720] [--fps 30]
 //!
 //! Needs Xvfb and mesa-vulkan-drivers (`.ci/run` installs them).
 
-mod support;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{binaries, option, spawn, terminate, wait_for_line, wait_with_usage};
+use framewire_tests::bench::option;
+use framewire_tests::xvfb::Xvfb;
+use framewire_tests::{Process, receiver_binary, sender_binary};
 
 const WARM_UP: Duration = Duration::from_secs(3);
 
@@ -53,28 +51,6 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_secs_f64(ticks as f64 / per_second)
 }
 
-fn start_xvfb() -> (Child, String) {
-    let mut xvfb = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-nolisten",
-            "tcp",
-            "-screen",
-            "0",
-            "1920x1080x24",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cannot start Xvfb (Debian/Ubuntu: apt-get install xvfb mesa-vulkan-drivers)");
-    let mut line = String::new();
-    BufReader::new(xvfb.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (xvfb, format!(":{}", line.trim()))
-}
-
 struct Measured {
     streams: usize,
     headless: bool,
@@ -85,7 +61,7 @@ struct Measured {
 }
 
 fn measure(streams: usize, headless: bool, options: &Options, xvfb_pid: u32) -> Measured {
-    let (sender_binary, receiver_binary) = binaries();
+    let (sender_binary, receiver_binary) = (sender_binary(), receiver_binary());
     let report_path = std::env::temp_dir().join(format!(
         "framewire-window-bench-{}.json",
         std::process::id()
@@ -99,17 +75,17 @@ fn measure(streams: usize, headless: bool, options: &Options, xvfb_pid: u32) -> 
     if headless {
         receiver_args.push("--headless".into());
     }
-    let (receiver, log) = spawn(&receiver_binary, &receiver_args);
-    let line = wait_for_line(&log, "listening on ");
+    let mut receiver = Process::start(&receiver_binary, &receiver_args, &[]);
+    let line = receiver.wait_for_log("listening on ", Duration::from_secs(20));
     let address = line
         .rsplit("listening on ")
         .next()
         .unwrap()
         .trim()
         .to_owned();
-    let senders: Vec<Child> = (0..streams)
+    let mut senders: Vec<Process> = (0..streams)
         .map(|index| {
-            spawn(
+            Process::start(
                 &sender_binary,
                 &[
                     "--connect".into(),
@@ -123,25 +99,28 @@ fn measure(streams: usize, headless: bool, options: &Options, xvfb_pid: u32) -> 
                     "--name".into(),
                     format!("bench{index}"),
                 ],
+                &[],
             )
-            .0
         })
         .collect();
     std::thread::sleep(WARM_UP);
-    let (receiver_before, xvfb_before, started) =
-        (cpu_time(receiver.id()), cpu_time(xvfb_pid), Instant::now());
+    let (receiver_before, xvfb_before, started) = (
+        cpu_time(receiver.child.id()),
+        cpu_time(xvfb_pid),
+        Instant::now(),
+    );
     std::thread::sleep(Duration::from_secs_f64(options.seconds));
     let elapsed = started.elapsed().as_secs_f64();
-    let receiver_cpu = (cpu_time(receiver.id()) - receiver_before).as_secs_f64();
+    let receiver_cpu = (cpu_time(receiver.child.id()) - receiver_before).as_secs_f64();
     let xvfb_cpu = (cpu_time(xvfb_pid) - xvfb_before).as_secs_f64();
     for sender in &senders {
-        terminate(sender);
+        sender.signal("TERM");
     }
-    for sender in &senders {
-        wait_with_usage(sender);
+    for sender in &mut senders {
+        sender.wait_with_usage();
     }
-    terminate(&receiver);
-    wait_with_usage(&receiver);
+    receiver.signal("TERM");
+    receiver.wait_with_usage();
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).expect("no receiver report"))
             .expect("the report is JSON");
@@ -164,10 +143,10 @@ fn measure(streams: usize, headless: bool, options: &Options, xvfb_pid: u32) -> 
 
 fn main() {
     let options = options();
-    let (mut xvfb, display) = start_xvfb();
+    let xvfb = Xvfb::start(1920, 1080);
     // The receivers started below open their windows there.
     // SAFETY: no other thread exists yet (log readers start with the programs).
-    unsafe { std::env::set_var("DISPLAY", display) };
+    unsafe { std::env::set_var("DISPLAY", &xvfb.display) };
     println!(
         "window benchmark: {} s per case after {} s warm-up, senders at {} and {} fps, Xvfb + lavapipe",
         options.seconds,
@@ -180,7 +159,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (streams, headless) in [(0, false), (1, false), (4, false), (1, true), (4, true)] {
-        let measured = measure(streams, headless, &options, xvfb.id());
+        let measured = measure(streams, headless, &options, xvfb.pid());
         let latency = match measured.latency_p50_ms {
             ms if ms.is_nan() => "-".to_owned(),
             ms => format!("{ms:.1}"),
@@ -198,6 +177,4 @@ fn main() {
             measured.shown_fps,
         );
     }
-    let _ = xvfb.kill();
-    let _ = xvfb.wait();
 }

@@ -6,8 +6,6 @@
 //! gives the table; `FRAMEWIRE_TEST_RECEIVER=/path/to/older/framewire-receiver`
 //! replays the same attacks against another build.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
 use framewire_proto::Frame;
+use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -610,7 +608,7 @@ fn a_stuck_disk_neither_grows_memory_nor_stops_the_stream_or_the_exit() {
     let (backing, mountpoint, flag) = (dir.join("backing"), dir.join("disk"), dir.join("stall"));
     std::fs::create_dir_all(&backing).unwrap();
     std::fs::create_dir_all(&mountpoint).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stalling_disk.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stalling_disk.py");
     let mut disk = Process::start(
         Path::new("/usr/bin/python3"), // Debian's, which python3-fusepy is for
         &[

@@ -3,12 +3,10 @@
 //! for OpenCV and Qt's JPEG loader). Needs python3 with protobuf and Pillow
 //! (`.ci/run` installs them); FRAMEWIRE_PYTHON picks another interpreter.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use framewire_tests::*;
 
 fn python() -> String {
     std::env::var("FRAMEWIRE_PYTHON").unwrap_or_else(|_| "python3".into())
@@ -16,7 +14,7 @@ fn python() -> String {
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
+        .join("python")
         .join(name)
 }
 

@@ -4,12 +4,12 @@
 //! to the real receiver. vivid has raw formats only (no MJPEG); the MJPEG
 //! repairs are tested on buffers in the sender's unit tests.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Image, Process, Receiver, field, in_vm, start_sender};
+use framewire_tests::{
+    Image, Process, Receiver, assert_shows_pattern_bars, field, in_vm, sender_binary, start_sender,
+};
 
 fn vivid_control(name: &str, value: &str) {
     let status = Command::new("v4l2-ctl")
@@ -159,7 +159,7 @@ fn each_raw_camera_format_streams_with_its_colours() {
 #[test]
 fn list_devices_shows_formats_rates_and_controls() {
     in_vm("list_devices_shows_formats_rates_and_controls", || {
-        let output = Command::new(common::sender_binary())
+        let output = Command::new(sender_binary())
             .arg("--list-devices")
             .output()
             .unwrap();
@@ -215,7 +215,7 @@ fn controls_are_set_at_start_and_bad_settings_are_clear_errors() {
             ] {
                 let mut all = vec!["--device", "/dev/video0", "--connect", "127.0.0.1:9"];
                 all.extend(args);
-                let mut sender = Process::start(&common::sender_binary(), &all, &[]);
+                let mut sender = Process::start(&sender_binary(), &all, &[]);
                 let status = sender.wait_exit(Duration::from_secs(60));
                 assert!(!status.success());
                 let log = sender.log_text();
@@ -376,7 +376,7 @@ fn a_quirky_mjpeg_camera_is_repaired_and_passed_through() {
                     per_frame > stripped_length as u64 && per_frame < stripped_length as u64 + 600,
                     "{per_frame} bytes per frame for a {stripped_length}-byte JPEG"
                 );
-                common::assert_shows_pattern_bars(&receiver.snapshot(0));
+                assert_shows_pattern_bars(&receiver.snapshot(0));
             });
         },
     );

@@ -6,17 +6,15 @@
 //! 25 ms each way runs in the test VM (netem); the fake receiver checks
 //! the sender's side of the protocol byte by byte.
 
-mod common;
-
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::link::{Link, RECEIVER_ADDRESS, Side};
-use common::*;
 use framewire_proto::codec::{FrameReader, write_control};
 use framewire_proto::{ClockProbe, Control, Feature, Frame, unix_time_us};
+use framewire_tests::link::{Link, RECEIVER_ADDRESS, Side};
+use framewire_tests::*;
 use futures_lite::{AsyncWriteExt, FutureExt};
 use smol::Async;
 

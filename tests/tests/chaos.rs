@@ -6,12 +6,10 @@
 //! kernel with netem, which a container host often lacks; so the programs
 //! run emulated and slower than on real hardware.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::link::{Link, RECEIVER_ADDRESS, Side};
-use common::{Process, field, in_vm, scratch_dir, sender_binary};
+use framewire_tests::link::{Link, RECEIVER_ADDRESS, Side};
+use framewire_tests::{Process, field, in_vm, scratch_dir, sender_binary};
 
 fn resident_mb(process: &Process) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", process.child.id())).unwrap();

@@ -10,13 +10,11 @@
 //! Needs Xvfb, xwd (x11-apps), xdotool and mesa-vulkan-drivers; `.ci/run`
 //! installs them.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::xvfb::{SCREEN_TOLERANCE, Xvfb};
-use common::*;
+use framewire_tests::xvfb::{SCREEN_TOLERANCE, Xvfb};
+use framewire_tests::*;
 
 /// A receiver with a window on its own Xvfb screen.
 struct WindowReceiver {

@@ -1,0 +1,60 @@
+//! The receiver's command line as a user meets it, with nothing else
+//! running: mistakes are clear errors at start-up. (The tests that run the
+//! receiver with senders, windows and VMs live in the framewire-tests crate.)
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the receiver with `args` and waits (at most 10 s) for it to exit.
+fn run_receiver(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framewire-receiver"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the receiver {args:?} did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_recording_directory_that_cannot_be_made_is_a_clear_start_up_error() {
+    let dir = std::env::temp_dir().join(format!("framewire-cli-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_a_directory = dir.join("file");
+    std::fs::write(&not_a_directory, b"in the way").unwrap();
+    let recordings = not_a_directory.join("recordings");
+    let output = run_receiver(&[
+        "--headless",
+        "--listen",
+        "127.0.0.1:0",
+        "--record",
+        recordings.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot create the recording directory"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_allow_rule_with_a_prefix_too_long_is_refused() {
+    let output = run_receiver(&["--headless", "--allow", "10.0.0.0/99"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the prefix length is at most 32"),
+        "{stderr}"
+    );
+}

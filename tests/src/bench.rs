@@ -1,0 +1,38 @@
+//! What only the benchmarks need: their command-line options, and numbers
+//! read out of the programs' log lines. They start, follow and stop the
+//! programs with the kit's [`Process`](crate::Process), whose
+//! [`wait_with_usage`](crate::Process::wait_with_usage) gives CPU time and
+//! peak memory.
+
+/// The value after `--name` on the command line, if given (cargo bench
+/// passes its own `--bench`, which no benchmark reads).
+pub fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|arg| arg == name)?;
+    let value = args
+        .get(at + 1)
+        .unwrap_or_else(|| panic!("{name} needs a value"));
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: '{value}' is not a valid value")),
+    )
+}
+
+/// True when `--name` is on the command line.
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|arg| arg == name)
+}
+
+/// The number after `label` in `line`, e.g. 42 from "... 42 sent, ..." with label " sent".
+pub fn number_before(line: &str, label: &str) -> f64 {
+    let end = line
+        .find(label)
+        .unwrap_or_else(|| panic!("no '{label}' in {line}"));
+    line[..end]
+        .rsplit([' ', '('])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
