@@ -65,7 +65,7 @@ make_root() {
     sysroot=$(rustc --print sysroot)
     toolchain=$home/.rustup/toolchains/stable-$host_triple
     mkdir -p "$toolchain" "$home/.cargo/bin"
-    tar -C "$sysroot" --exclude='./share/doc' -cf - . | tar -C "$toolchain" -xf -
+    tar -C "$sysroot" --exclude='./share/doc' --exclude='./lib/rustlib/src' -cf - . | tar -C "$toolchain" -xf -
     for target in "$toolchain"/lib/rustlib/*-*-*/; do
         [ "$(basename "$target")" = "$host_triple" ] || rm -rf "$target"
     done
