@@ -24,12 +24,13 @@ pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
-/// `name`, as cargo built it for the workspace in the profile of the
-/// running test or benchmark (its executable sits in `target/PROFILE/deps/`).
-/// Another crate's binaries are built only by a workspace-wide command
-/// (`cargo test --workspace`, `cargo build`), so a missing binary, or one
-/// older than the sources, fails with the command that builds it.
-fn workspace_binary(name: &str) -> PathBuf {
+/// The program `name` of the crate in `crate_dir`, as cargo built it for
+/// the workspace in the profile of the running test or benchmark (whose
+/// executable sits in `target/PROFILE/deps/`). Another crate's binaries are
+/// built only by a workspace-wide command (`cargo test --workspace`, `cargo
+/// build`), so a missing binary, or one older than its sources, fails with
+/// the command that builds it.
+fn workspace_binary(name: &str, crate_dir: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
@@ -41,7 +42,9 @@ fn workspace_binary(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    if let Some(source) = newest_source().filter(|&(_, changed)| changed > built) {
+    let program_sources = format!("{crate_dir}/src");
+    let newest = newest_source(&["proto/src", "proto/frame.proto", &program_sources]);
+    if let Some(source) = newest.filter(|&(_, changed)| changed > built) {
         panic!(
             "{} is older than {}: run the tests with `cargo test --workspace` (or `cargo build` first)",
             path.display(),
@@ -51,8 +54,8 @@ fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently changed source file of the programs' crates.
-fn newest_source() -> Option<(PathBuf, SystemTime)> {
+/// The most recently changed file under `sources` (workspace paths).
+fn newest_source(sources: &[&str]) -> Option<(PathBuf, SystemTime)> {
     fn visit(path: &Path, newest: &mut Option<(PathBuf, SystemTime)>) {
         if path.is_dir() {
             for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
@@ -65,12 +68,7 @@ fn newest_source() -> Option<(PathBuf, SystemTime)> {
         }
     }
     let mut newest = None;
-    for source in [
-        "proto/src",
-        "proto/frame.proto",
-        "sender/src",
-        "receiver/src",
-    ] {
+    for source in sources {
         visit(&workspace().join(source), &mut newest);
     }
     newest
@@ -81,7 +79,7 @@ fn newest_source() -> Option<(PathBuf, SystemTime)> {
 pub fn receiver_binary() -> PathBuf {
     std::env::var_os("FRAMEWIRE_TEST_RECEIVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_binary("framewire-receiver"))
+        .unwrap_or_else(|| workspace_binary("framewire-receiver", "receiver"))
 }
 
 /// The sender binary cargo built, or the one beside the receiver that
@@ -90,7 +88,7 @@ pub fn sender_binary() -> PathBuf {
     match std::env::var_os("FRAMEWIRE_TEST_RECEIVER") {
         Some(receiver) => PathBuf::from(receiver)
             .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX)),
-        None => workspace_binary("framewire-sender"),
+        None => workspace_binary("framewire-sender", "sender"),
     }
 }
 
