@@ -19,7 +19,7 @@ use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::encode::JpegEncoder;
 use framewire_tests::bench::{flag, number_before, option};
-use framewire_tests::{Process, receiver_binary, sender_binary};
+use framewire_tests::{Process, listening_address, receiver_binary, start_sender};
 use serde::Serialize;
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
@@ -96,42 +96,39 @@ fn floor(width: u32, height: u32, quality: u8) -> (f64, f64) {
 }
 
 fn run_cell(width: u32, height: u32, fps: u32, options: &Options) -> Cell {
-    let (sender_binary, receiver_binary) = (sender_binary(), receiver_binary());
     let dir = std::env::temp_dir().join(format!("framewire-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report_path = dir.join("report.json");
     let mut receiver = Process::start(
-        &receiver_binary,
+        &receiver_binary(),
         &[
-            "--headless".into(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--stats-json".into(),
-            report_path.to_string_lossy().into_owned(),
+            "--headless",
+            "--listen",
+            "127.0.0.1:0",
+            "--stats-json",
+            report_path.to_str().unwrap(),
         ],
         &[],
     );
-    let listening = receiver.wait_for_log("listening on ", Duration::from_secs(20));
-    let address = listening.rsplit(' ').next().unwrap().to_owned();
-    let mut sender = Process::start(
-        &sender_binary,
+    let address = listening_address(&receiver).to_string();
+    let (size, fps_arg) = (format!("{width}x{height}"), fps.to_string());
+    let (quality, workers) = (options.quality.to_string(), options.workers.to_string());
+    let mut sender = start_sender(
+        &address,
         &[
-            "--connect".into(),
-            address,
-            "--size".into(),
-            format!("{width}x{height}"),
-            "--fps".into(),
-            fps.to_string(),
-            "--quality".into(),
-            options.quality.to_string(),
-            "--workers".into(),
-            options.workers.to_string(),
-            "--name".into(),
-            "bench".into(),
-            "--stats-interval".into(),
-            "100000".into(),
+            "--size",
+            &size,
+            "--fps",
+            &fps_arg,
+            "--quality",
+            &quality,
+            "--workers",
+            &workers,
+            "--name",
+            "bench",
+            "--stats-interval",
+            "100000",
         ],
-        &[],
     );
     sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs_f64(options.seconds));

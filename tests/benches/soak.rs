@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use framewire_tests::bench::{number_before, option};
-use framewire_tests::{Process, receiver_binary, sender_binary};
+use framewire_tests::{Process, listening_address, receiver_binary, start_sender};
 
 /// Memory may grow this much after warm-up.
 const GROWTH_LIMIT_MB: f64 = 5.0;
@@ -50,44 +50,36 @@ fn median(values: &[f64]) -> f64 {
 
 fn main() {
     let options = options();
-    let (sender_binary, receiver_binary) = (sender_binary(), receiver_binary());
     let report_path =
         std::env::temp_dir().join(format!("framewire-soak-{}.json", std::process::id()));
     let interval = options.sample_seconds.to_string();
     let mut receiver = Process::start(
-        &receiver_binary,
+        &receiver_binary(),
         &[
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--headless".into(),
-            "--stats-interval".into(),
-            interval.clone(),
-            "--stats-json".into(),
-            report_path.to_string_lossy().into_owned(),
+            "--listen",
+            "127.0.0.1:0",
+            "--headless",
+            "--stats-interval",
+            &interval,
+            "--stats-json",
+            report_path.to_str().unwrap(),
         ],
         &[],
     );
-    let address = receiver
-        .wait_for_log("listening on ", Duration::from_secs(20))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut sender = Process::start(
-        &sender_binary,
+    let address = listening_address(&receiver).to_string();
+    let fps = options.fps.to_string();
+    let mut sender = start_sender(
+        &address,
         &[
-            "--connect".into(),
-            address,
-            "--size".into(),
-            options.size.clone(),
-            "--fps".into(),
-            options.fps.to_string(),
-            "--name".into(),
-            "soak".into(),
-            "--stats-interval".into(),
-            interval,
+            "--size",
+            &options.size,
+            "--fps",
+            &fps,
+            "--name",
+            "soak",
+            "--stats-interval",
+            &interval,
         ],
-        &[],
     );
     sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
     println!(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use framewire_tests::bench::option;
 use framewire_tests::xvfb::Xvfb;
-use framewire_tests::{Process, receiver_binary, sender_binary};
+use framewire_tests::{Process, listening_address, receiver_binary, start_sender};
 
 const WARM_UP: Duration = Duration::from_secs(3);
 
@@ -61,45 +61,36 @@ struct Measured {
 }
 
 fn measure(streams: usize, headless: bool, options: &Options, xvfb_pid: u32) -> Measured {
-    let (sender_binary, receiver_binary) = (sender_binary(), receiver_binary());
     let report_path = std::env::temp_dir().join(format!(
         "framewire-window-bench-{}.json",
         std::process::id()
     ));
     let mut receiver_args = vec![
-        "--listen".to_owned(),
-        "127.0.0.1:0".into(),
-        "--stats-json".into(),
-        report_path.display().to_string(),
+        "--listen",
+        "127.0.0.1:0",
+        "--stats-json",
+        report_path.to_str().unwrap(),
     ];
     if headless {
-        receiver_args.push("--headless".into());
+        receiver_args.push("--headless");
     }
-    let mut receiver = Process::start(&receiver_binary, &receiver_args, &[]);
-    let line = receiver.wait_for_log("listening on ", Duration::from_secs(20));
-    let address = line
-        .rsplit("listening on ")
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let mut receiver = Process::start(&receiver_binary(), &receiver_args, &[]);
+    let address = listening_address(&receiver).to_string();
+    let fps = options.fps.to_string();
     let mut senders: Vec<Process> = (0..streams)
         .map(|index| {
-            Process::start(
-                &sender_binary,
+            start_sender(
+                &address,
                 &[
-                    "--connect".into(),
-                    address.clone(),
-                    "--source".into(),
-                    "pattern".into(),
-                    "--size".into(),
-                    options.size.clone(),
-                    "--fps".into(),
-                    options.fps.to_string(),
-                    "--name".into(),
-                    format!("bench{index}"),
+                    "--source",
+                    "pattern",
+                    "--size",
+                    &options.size,
+                    "--fps",
+                    &fps,
+                    "--name",
+                    &format!("bench{index}"),
                 ],
-                &[],
             )
         })
         .collect();

@@ -118,11 +118,7 @@ pub struct Usage {
 }
 
 impl Process {
-    pub fn start<A: AsRef<std::ffi::OsStr>>(
-        program: &Path,
-        args: &[A],
-        env: &[(&str, &str)],
-    ) -> Process {
+    pub fn start(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
         let mut command = Command::new(program);
         command
             .args(args)
