@@ -280,18 +280,36 @@ fn stream_across(link: &Link, dir: &Path) -> Measured {
 fn measure_across_a_delayed_link() {
     let link = Link::new("clock");
     let dir = scratch_dir("clock-link");
-    let direct = stream_across(&link, &dir);
-    for side in [Side::Sender, Side::Receiver] {
-        link.impair(side, &["delay", "25ms"]);
+    // The emulated programs' own turn varies from run to run (a direct p50
+    // of 28 ms in one run, 43 ms in another under CI's load), and it only
+    // ever adds. So each condition runs twice, interleaved, and the quicker
+    // run of each is compared: one slow run cannot fake or hide the 25 ms.
+    let delay = |each_way: &str| {
+        for side in [Side::Sender, Side::Receiver] {
+            link.impair(side, &["delay", each_way]);
+        }
+    };
+    let mut direct = Vec::new();
+    let mut delayed = Vec::new();
+    for _ in 0..2 {
+        delay("0ms");
+        direct.push(stream_across(&link, &dir));
+        delay("25ms");
+        delayed.push(stream_across(&link, &dir));
     }
-    let delayed = stream_across(&link, &dir);
     eprintln!("clock: no delay {direct:?}; 25 ms each way {delayed:?}");
-    assert!(delayed.offset_ms.abs() < 1.0, "{delayed:?}");
+    for run in &delayed {
+        assert!(run.offset_ms.abs() < 1.0, "{run:?}");
+    }
+    let least = |runs: &[Measured], figure: fn(&Measured) -> f64| {
+        runs.iter().map(figure).fold(f64::INFINITY, f64::min)
+    };
+    let error_ms = least(&delayed, |run| run.error_ms);
     assert!(
-        (24.5..35.0).contains(&delayed.error_ms),
+        (24.5..35.0).contains(&error_ms),
         "at least half the 50 ms round trip, plus the (emulated) programs' turn: {delayed:?}"
     );
-    let added = delayed.p50_ms - direct.p50_ms;
+    let added = least(&delayed, |run| run.p50_ms) - least(&direct, |run| run.p50_ms);
     assert!(
         (20.0..35.0).contains(&added),
         "the one-way 25 ms, not the round trip: {added:.1} ms more ({direct:?} -> {delayed:?})"
