@@ -89,7 +89,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH", requires = "tls")]
     pub tls_key: Option<PathBuf>,
     /// Where the self-signed certificate is kept [default: $STATE_DIRECTORY,
-    /// else ~/.config/framewire].
+    /// else ~/.config/framewire; on Windows %APPDATA%\framewire].
     #[arg(long, value_name = "DIR", requires = "tls")]
     pub tls_dir: Option<PathBuf>,
     /// Let in only senders from this address range, e.g. 192.168.1.0/24

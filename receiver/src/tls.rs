@@ -30,11 +30,16 @@ pub struct TlsIdentity {
 }
 
 /// Where a self-signed certificate is kept when `--tls-dir` is not given:
-/// systemd's state directory, else `$XDG_CONFIG_HOME/framewire`, else
-/// `~/.config/framewire`.
+/// systemd's state directory, else on Windows `%APPDATA%\framewire`, else
+/// `$XDG_CONFIG_HOME/framewire`, else `~/.config/framewire`.
 pub fn default_directory() -> PathBuf {
     if let Some(state) = std::env::var_os("STATE_DIRECTORY") {
         return PathBuf::from(state);
+    }
+    if cfg!(windows)
+        && let Some(appdata) = std::env::var_os("APPDATA")
+    {
+        return PathBuf::from(appdata).join("framewire");
     }
     if let Some(config) = std::env::var_os("XDG_CONFIG_HOME") {
         return PathBuf::from(config).join("framewire");
