@@ -157,6 +157,15 @@ fn start_demo_sender(
 ) -> anyhow::Result<Child> {
     let program = std::env::current_exe()?
         .with_file_name(format!("framewire-sender{}", std::env::consts::EXE_SUFFIX));
+    if !program.exists() {
+        anyhow::bail!(
+            "--demo streams the test pattern from {}, which is not there. \
+             The downloads (zip, .deb) hold the receiver alone: put the sender beside it \
+             (`cargo build --release` builds both), or stream from your board instead: \
+             there, `framewire-sender --connect ADDRESS-OF-THIS-COMPUTER:{port}`",
+            program.display()
+        );
+    }
     let mut command = Command::new(&program);
     command.args([
         "--connect",

@@ -58,3 +58,25 @@ fn an_allow_rule_with_a_prefix_too_long_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_demo_without_a_sender_beside_it_says_where_to_get_one() {
+    // As unpacked from the Windows zip or the .deb: the receiver alone.
+    let dir = std::env::temp_dir().join(format!("framewire-cli-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let alone = dir.join("framewire-receiver");
+    std::fs::copy(env!("CARGO_BIN_EXE_framewire-receiver"), &alone).unwrap();
+    let output = Command::new(&alone)
+        .args(["--demo", "--headless", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("framewire-sender, which is not there")
+            && stderr.contains("framewire-sender --connect ADDRESS-OF-THIS-COMPUTER:"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
