@@ -6,10 +6,12 @@
 //! pattern, and runs a test inside the camera VM ([`in_vm`]). Each test
 //! starts its own processes on ports the kernel picks, so tests can run in
 //! parallel. [`link`] is the VM's impaired network, [`xvfb`] a private X
-//! server, [`bench`] what only the benchmarks need.
+//! server, [`wine`] the Windows machine that runs the receiver's Windows
+//! build, [`bench`] what only the benchmarks need.
 
 pub mod bench;
 pub mod link;
+pub mod wine;
 pub mod xvfb;
 
 use std::io::{BufRead, BufReader};
@@ -24,6 +26,13 @@ pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
+/// Cargo's target directory, where the running test or benchmark was built
+/// (`target/PROFILE/deps/`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
 /// The program `name` of the crate in `crate_dir`, as cargo built it for
 /// the workspace in the profile of the running test or benchmark (whose
 /// executable sits in `target/PROFILE/deps/`). Another crate's binaries are
@@ -34,24 +43,29 @@ fn workspace_binary(name: &str, crate_dir: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&path)
+    built_program(
+        &path,
+        crate_dir,
+        "run the tests with `cargo test --workspace` (or `cargo build` first)",
+    )
+}
+
+/// `path`, if it exists and is newer than the sources of the crate in
+/// `crate_dir` and of proto; else fails, telling how to `build` it.
+fn built_program(path: &Path, crate_dir: &str, build: &str) -> PathBuf {
+    let built = std::fs::metadata(path)
         .and_then(|metadata| metadata.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run the tests with `cargo test --workspace` (or `cargo build` first)",
-                path.display()
-            )
-        });
+        .unwrap_or_else(|_| panic!("{} is missing: {build}", path.display()));
     let program_sources = format!("{crate_dir}/src");
     let newest = newest_source(&["proto/src", "proto/frame.proto", &program_sources]);
     if let Some(source) = newest.filter(|&(_, changed)| changed > built) {
         panic!(
-            "{} is older than {}: run the tests with `cargo test --workspace` (or `cargo build` first)",
+            "{} is older than {}: {build}",
             path.display(),
             source.0.display()
         );
     }
-    path
+    path.to_path_buf()
 }
 
 /// The most recently changed file under `sources` (workspace paths).
@@ -258,21 +272,52 @@ impl Receiver {
     }
 
     pub fn start_in(dir: PathBuf, listen: &str, extra: &[&str], env: &[(&str, &str)]) -> Receiver {
-        let report = dir.join("report.json");
-        let snapshots = dir.join("snapshots");
+        Self::launch(
+            dir,
+            listen,
+            extra,
+            |path| path.to_str().unwrap().to_owned(),
+            |args| Process::start(&receiver_binary(), args, env),
+        )
+    }
+
+    /// The same with the receiver's Windows build, on `wine`.
+    pub fn start_under_wine(
+        wine: &wine::Wine,
+        dir: PathBuf,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Receiver {
+        let program = wine::windows_receiver_binary();
+        Self::launch(dir, listen, extra, wine::windows_path, |args| {
+            wine.start(&program, args, env)
+        })
+    }
+
+    /// Starts a receiver with `start`, naming its files with `path`.
+    fn launch(
+        dir: PathBuf,
+        listen: &str,
+        extra: &[&str],
+        path: impl Fn(&Path) -> String,
+        start: impl FnOnce(&[&str]) -> Process,
+    ) -> Receiver {
+        let report = path(&dir.join("report.json"));
+        let snapshots = path(&dir.join("snapshots"));
         let mut args = vec![
             "--listen",
             listen,
             "--stats-json",
-            report.to_str().unwrap(),
+            &report,
             "--snapshot-dir",
-            snapshots.to_str().unwrap(),
+            &snapshots,
         ];
         if !extra.contains(&"--window") {
             args.push("--headless");
         }
         args.extend(extra.iter().filter(|a| **a != "--window"));
-        let process = Process::start(&receiver_binary(), &args, env);
+        let process = start(&args);
         let address = listening_address(&process);
         Receiver {
             process,
@@ -328,7 +373,8 @@ impl Receiver {
 
 /// The address a receiver `process` says it listens on.
 pub fn listening_address(process: &Process) -> SocketAddr {
-    let line = process.wait_for_log("listening on ", Duration::from_secs(20));
+    // Generous: a Windows build under Wine starts its wineserver first.
+    let line = process.wait_for_log("listening on ", Duration::from_secs(60));
     line.rsplit("listening on ")
         .next()
         .unwrap()

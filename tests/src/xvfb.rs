@@ -42,6 +42,12 @@ impl Xvfb {
     /// Runs an X client on this display, given at most 30 s: a display
     /// server that stops answering fails the test instead of hanging it.
     pub fn x_client(&self, program: &str, args: &[&str]) -> Output {
+        self.try_x_client(program, args)
+            .unwrap_or_else(|error| panic!("{program} {args:?} failed: {error}"))
+    }
+
+    /// The same, with the client's complaint when it fails by itself.
+    fn try_x_client(&self, program: &str, args: &[&str]) -> Result<Output, String> {
         let output = Command::new("timeout")
             .args(["30", program])
             .args(args)
@@ -49,24 +55,21 @@ impl Xvfb {
             .output()
             .expect("cannot run coreutils' timeout");
         match output.status.code() {
-            Some(0) => output,
+            Some(0) => Ok(output),
             Some(124) => panic!("{program} {args:?}: the X server did not answer in 30 s"),
             Some(127) => panic!(
                 "{program} is missing: install it (Debian/Ubuntu: apt-get install xdotool x11-apps)"
             ),
-            _ => panic!(
-                "{program} {args:?} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ),
+            _ => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
         }
     }
 
     /// Runs xdotool on this display: the receiver's window is `%1` after
-    /// `search --sync --name framewire`.
-    pub fn xdotool(&self, args: &[&str]) {
+    /// `search --sync --name framewire`; returns what it prints.
+    pub fn xdotool(&self, args: &[&str]) -> String {
         let mut all = vec!["search", "--sync", "--name", "framewire"];
         all.extend_from_slice(args);
-        self.x_client("xdotool", &all);
+        String::from_utf8_lossy(&self.x_client("xdotool", &all).stdout).into_owned()
     }
 
     /// Presses `key` in the receiver's window.
@@ -103,10 +106,20 @@ impl Xvfb {
         self.child.id()
     }
 
-    /// The whole screen, as RGBA.
+    /// The whole screen, as RGBA. xwd walks every window, and one that a
+    /// program (Wine, say) destroys meanwhile fails the dump: then again.
     pub fn screenshot(&self) -> Image {
-        let output = self.x_client("xwd", &["-root", "-silent"]);
-        parse_xwd(&output.stdout)
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_x_client("xwd", &["-root", "-silent"]) {
+                Ok(output) => return parse_xwd(&output.stdout),
+                Err(error) if error.contains("BadWindow") && attempts < 10 => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(error) => panic!("xwd -root failed: {error}"),
+            }
+        }
     }
 }
 
