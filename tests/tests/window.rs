@@ -54,12 +54,14 @@ impl WindowReceiver {
 
     /// Presses `key` in the window until the receiver logs `action`. Under
     /// load a synthetic key press now and then races the window's focus
-    /// and is lost; a user would press again, and so does this.
+    /// and is lost; a user would press again, and so does this. It waits
+    /// 10 s first: a press that is only late (CI's machine had 25 % steal)
+    /// and then pressed again would toggle a toggle twice.
     fn press(&self, key: &str, action: &str) {
         for attempt in 1..=3 {
             let before = self.receiver.process.count_log(action);
             self.xvfb.press(key);
-            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
             while std::time::Instant::now() < deadline {
                 if self.receiver.process.count_log(action) > before {
                     return;
