@@ -24,11 +24,17 @@ fn run_receiver(args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn a_recording_directory_that_cannot_be_made_is_a_clear_start_up_error() {
-    let dir = std::env::temp_dir().join(format!("framewire-cli-record-{}", std::process::id()));
+/// A fresh, empty directory of this test run under the system's temp dir.
+fn empty_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("framewire-cli-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_recording_directory_that_cannot_be_made_is_a_clear_start_up_error() {
+    let dir = empty_dir("record");
     let not_a_directory = dir.join("file");
     std::fs::write(&not_a_directory, b"in the way").unwrap();
     let recordings = not_a_directory.join("recordings");
@@ -62,9 +68,7 @@ fn an_allow_rule_with_a_prefix_too_long_is_refused() {
 #[test]
 fn the_demo_without_a_sender_beside_it_says_where_to_get_one() {
     // As unpacked from the Windows zip or the .deb: the receiver alone.
-    let dir = std::env::temp_dir().join(format!("framewire-cli-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = empty_dir("demo");
     let alone = dir.join("framewire-receiver");
     std::fs::copy(env!("CARGO_BIN_EXE_framewire-receiver"), &alone).unwrap();
     let output = Command::new(&alone)
