@@ -96,8 +96,19 @@ pub struct Args {
     /// (repeatable; default: any address).
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub allow: Vec<Network>,
+    /// Serve the web view on this address, e.g. 0.0.0.0:8080: a live page
+    /// of every stream for any browser, /streams/NAME.mjpg and .jpg for
+    /// other tools, /api/streams and /metrics. Off unless given; --allow,
+    /// --token and --tls apply to it as well.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http: Option<String>,
+    /// Most web viewers at once (pages and MJPEG clients); one more is
+    /// answered 503.
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_viewers: u64,
     /// Most memory the receiver spends on what senders send it (received
-    /// frames, decoded pictures, recording queues, kept pictures), in MiB;
+    /// frames, decoded pictures, recording queues, kept pictures, frames on
+    /// their way to web viewers), in MiB;
     /// a frame that would go over it is refused and counted.
     #[arg(long, default_value_t = (DEFAULT_MAX_MEMORY / MIB) as u64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..=1 << 30))]
     pub max_memory: u64,

@@ -27,7 +27,7 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::budget::{Charge, MemoryBudget};
 use crate::picture::Picture;
-use crate::stream::{Stream, worth_a_log_line};
+use crate::stream::{Newest, Stream, worth_a_log_line};
 
 /// The default limit on a decoded picture: 8K UHD, about 33 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
@@ -245,8 +245,9 @@ pub struct DecoderContext {
     /// Decoded frames over all streams, for `--frames`.
     pub decoded_total: Arc<AtomicU64>,
     pub frame_limit: Option<u64>,
-    /// Keep each stream's newest JPEG for a snapshot on exit.
-    pub keep_last_picture: bool,
+    /// Keep each stream's newest JPEG, for the web's viewers (`--http`) and
+    /// for a snapshot on exit.
+    pub keep_newest: bool,
     pub stop: StopSignal,
 }
 
@@ -268,8 +269,16 @@ impl DecoderContext {
                 Ok((width, height, charge)) => {
                     let capture_time_us = stream.receiver_time(received.frame.capture_time_us);
                     stream.note_decoded(width, height, capture_time_us, started.elapsed());
-                    if self.keep_last_picture {
-                        stream.keep_last_jpeg(received.frame.image, received.charge);
+                    if self.keep_newest {
+                        let newest = Newest {
+                            jpeg: received.frame.image,
+                            version: 0,
+                            sequence: received.frame.sequence,
+                            capture_time_us,
+                            width,
+                            height,
+                        };
+                        stream.keep_newest(newest, received.charge);
                     }
                     match &self.sink {
                         Some(sink) => sink.show(DecodedFrame {
@@ -368,7 +377,7 @@ mod tests {
             budget,
             decoded_total: Default::default(),
             frame_limit: None,
-            keep_last_picture: true,
+            keep_newest: true,
             stop: StopSignal::new(),
         }
     }
@@ -400,13 +409,13 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(stream.counters().decoded, 1);
-        let kept = stream.last_jpeg().expect("the last JPEG is kept");
+        let kept = stream.newest().expect("the last JPEG is kept").jpeg;
         assert_eq!(
             budget.used(),
             kept.len(),
             "only the kept JPEG is still paid for"
         );
-        stream.forget_last_jpeg();
+        stream.forget_newest();
         assert_eq!(budget.used(), 0, "everything else was let go");
     }
 

@@ -24,6 +24,7 @@ pub mod decode;
 pub mod exit;
 pub mod files;
 pub mod latency;
+pub mod liveness;
 pub mod picture;
 pub mod progress;
 pub mod record;
@@ -35,3 +36,4 @@ pub mod stream;
 pub mod tls;
 #[cfg(feature = "window")]
 pub mod view;
+pub mod web;

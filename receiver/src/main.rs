@@ -18,14 +18,18 @@ use anyhow::Context;
 use clap::Parser;
 use framewire_proto::shutdown::StopSignal;
 
+use framewire_receiver::access::Access;
 use framewire_receiver::cli::{Args, load_tls_identity};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext, PictureSink};
 use framewire_receiver::exit::{Shutdown, exit_if_the_window_hangs};
 use framewire_receiver::progress;
 use framewire_receiver::record::Recorder;
 use framewire_receiver::report::Registry;
-use framewire_receiver::server::Server;
+use framewire_receiver::server::{Server, TlsAcceptor};
 use framewire_receiver::view::WindowView;
+use framewire_receiver::web::WebServer;
+use framewire_receiver::web::routes::Site;
+use framewire_receiver::web::viewers::Viewers;
 
 fn main() -> ExitCode {
     // wgpu probes every backend and logs the ones that are missing as errors
@@ -84,7 +88,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             budget: budget.clone(),
             decoded_total: Default::default(),
             frame_limit: args.frames,
-            keep_last_picture: args.snapshot_dir.is_some(),
+            keep_newest: args.snapshot_dir.is_some() || args.http.is_some(),
             stop: stop.clone(),
         },
     );
@@ -95,13 +99,32 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let recorder = match &args.record {
         Some(directory) => {
-            let recorder = Arc::new(Recorder::new(directory, args.segment_length(), budget)?);
+            let recorder = Arc::new(Recorder::new(
+                directory,
+                args.segment_length(),
+                budget.clone(),
+            )?);
             server = server.with_recorder(recorder.clone());
             log::info!("recording every stream into {}", directory.display());
             Some(recorder)
         }
         None => None,
     };
+    if let Some(http) = &args.http {
+        let site = Site {
+            registry: registry.clone(),
+            viewers: Viewers::new(args.max_viewers as usize, budget.clone()),
+            budget: budget.clone(),
+            token: access.token.clone(),
+            gate: server.gate(),
+            secure: tls.is_some(),
+            stop: stop.clone(),
+        };
+        // Without the `tls` feature the acceptor cannot exist: unreachable.
+        #[cfg_attr(not(feature = "tls"), allow(unreachable_code))]
+        let acceptor = tls.as_ref().map(|identity| identity.acceptor.clone());
+        start_web(http, site, &access, acceptor)?;
+    }
     let server = Arc::new(server);
     std::thread::Builder::new()
         .name("server".into())
@@ -146,6 +169,34 @@ fn run(args: Args) -> anyhow::Result<()> {
     stop.stop();
     shutdown.finish()?;
     result
+}
+
+/// Starts the web side on `--http`'s address, on a thread of its own.
+fn start_web(
+    address: &str,
+    site: Site,
+    access: &Access,
+    tls: Option<TlsAcceptor>,
+) -> anyhow::Result<()> {
+    let listener = smol::block_on(WebServer::bind(address))?;
+    let bound = listener.local_addr()?;
+    let scheme = if site.secure { "https" } else { "http" };
+    log::info!(
+        "web view on {scheme}://{bound}/ (streams at /streams/NAME.mjpg and .jpg, \
+         figures at /api/streams and /metrics)"
+    );
+    if access.token.is_none() && !bound.ip().is_loopback() {
+        log::warn!(
+            "no --token: anyone who can reach {bound} can watch every stream in a browser; \
+             set --token, or --allow the viewers' addresses"
+        );
+    }
+    let web = Arc::new(WebServer::new(listener, access.clone(), tls, site));
+    std::thread::Builder::new()
+        .name("web".into())
+        .spawn(move || smol::block_on(web.run()))
+        .context("cannot start the web thread")?;
+    Ok(())
 }
 
 /// Starts `framewire-sender` from this program's directory, streaming the

@@ -210,7 +210,7 @@ pub struct StreamReport {
 }
 
 impl StreamReport {
-    fn of(stream: &Stream) -> StreamReport {
+    pub fn of(stream: &Stream) -> StreamReport {
         let latency = stream.latency();
         let clock = stream.clock();
         let Counters {

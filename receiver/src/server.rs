@@ -130,11 +130,11 @@ struct Admitted {
 }
 
 /// A byte stream both ways.
-trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// A connection's byte stream, plain or TLS.
-type Socket = Box<dyn Duplex>;
+pub(crate) type Socket = Box<dyn Duplex>;
 
 /// What the pump reads frames from.
 type Incoming = FrameReader<ReadHalf<Socket>>;
@@ -179,6 +179,13 @@ impl Server {
             recorder: Some(recorder),
             ..self
         }
+    }
+
+    /// The gate of admission, which the web side shares: a wrong token
+    /// there slows the same address down here, and refusals are summarised
+    /// together.
+    pub fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
     }
 
     /// Binds `address`, explaining the usual reasons it can fail.
@@ -495,7 +502,10 @@ fn note_clock_reply(stream: &Stream, reply: &framewire_proto::ClockReply, arrive
 }
 
 /// `future`'s output, or `None` if it takes longer than `limit`.
-async fn within<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+pub(crate) async fn within<T>(
+    limit: Duration,
+    future: impl std::future::Future<Output = T>,
+) -> Option<T> {
     async { Some(future.await) }
         .or(async {
             smol::Timer::after(limit).await;

@@ -56,17 +56,18 @@ fn write_png_to(file: File, path: &Path, picture: &Picture) -> anyhow::Result<()
 /// or None when the stream never decoded a picture. The kept JPEG is let go
 /// once saved.
 pub fn save_last_picture(directory: &Path, stream: &Stream) -> anyhow::Result<Option<PathBuf>> {
-    let Some(jpeg) = stream.last_jpeg() else {
+    let Some(newest) = stream.newest() else {
         return Ok(None);
     };
     let mut picture = Picture::default();
-    (picture.width, picture.height) = decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut picture.rgba)
-        .with_context(|| format!("the last picture of {} does not decode", stream.label()))?;
+    (picture.width, picture.height) =
+        decode_rgba(&newest.jpeg, DEFAULT_MAX_PIXELS, &mut picture.rgba)
+            .with_context(|| format!("the last picture of {} does not decode", stream.label()))?;
     std::fs::create_dir_all(directory)
         .with_context(|| format!("cannot create {}", directory.display()))?;
     let path = directory.join(file_name(stream.id(), &stream.name()));
     write_png(&path, &picture)?;
-    stream.forget_last_jpeg();
+    stream.forget_newest();
     Ok(Some(path))
 }
 

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use event_listener::Event;
 use framewire_proto::ClockReply;
+use futures_lite::FutureExt;
 
 use crate::budget::Charge;
 use crate::clock::{ClockEstimate, ClockSync, Update};
@@ -45,10 +47,25 @@ pub enum Phase {
     Closed,
 }
 
-/// The newest JPEG that decoded, kept (charged to the budget) so that its
-/// picture can be saved on exit without holding decoded pixels.
-struct KeptJpeg {
-    jpeg: Bytes,
+/// The newest frame that decoded, as it came (a JPEG): what the web's
+/// viewers are sent and what is saved on exit, without holding decoded
+/// pixels.
+#[derive(Clone, Debug)]
+pub struct Newest {
+    pub jpeg: Bytes,
+    /// Counts the frames kept so far (from 1): a viewer that has had
+    /// `version` waits for a higher one, so it never gets a frame twice.
+    pub version: u64,
+    pub sequence: u64,
+    /// The capture time on the receiver's clock (0: unknown).
+    pub capture_time_us: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The kept frame and the budget it holds.
+struct KeptFrame {
+    newest: Newest,
     _charge: Charge,
 }
 
@@ -79,7 +96,9 @@ pub struct Stream {
     last_decoded_us: AtomicU64,
     latency: Mutex<LatencyHistogram>,
     clock: Mutex<ClockSync>,
-    last_jpeg: Mutex<Option<KeptJpeg>>,
+    newest: Mutex<Option<KeptFrame>>,
+    /// Notified when a newer frame is kept and when the stream closes.
+    changed: Event,
 }
 
 /// A stream's counters at one moment, as plain numbers.
@@ -142,7 +161,8 @@ impl Stream {
             last_decoded_us: AtomicU64::new(0),
             latency: Mutex::new(LatencyHistogram::default()),
             clock: Mutex::new(ClockSync::default()),
-            last_jpeg: Mutex::new(None),
+            newest: Mutex::new(None),
+            changed: Event::new(),
         }
     }
 
@@ -221,6 +241,7 @@ impl Stream {
     /// [`Phase::Closed`] also sees the decoder's counters and kept picture.
     pub fn decoder_done(&self) {
         self.phase.store(Phase::Closed as u8, Ordering::Release);
+        self.changed.notify(usize::MAX);
     }
 
     /// Total bytes of complete messages read on the connection.
@@ -346,25 +367,66 @@ impl Stream {
         self.height.store(height as u64, Ordering::Relaxed);
     }
 
-    /// Keeps `jpeg`, the newest frame that decoded, for a snapshot on exit.
-    pub fn keep_last_jpeg(&self, jpeg: Bytes, charge: Charge) {
-        if let Ok(mut kept) = self.last_jpeg.lock() {
-            *kept = Some(KeptJpeg {
-                jpeg,
+    /// Time since the latest decoded frame (since the connection, before the
+    /// first one).
+    pub fn since_last_decoded(&self) -> Duration {
+        let last_us = self.last_decoded_us.load(Ordering::Relaxed);
+        self.connected_at
+            .elapsed()
+            .saturating_sub(Duration::from_micros(last_us))
+    }
+
+    /// Keeps the newest frame that decoded (with the budget its bytes
+    /// hold), for viewers and for a snapshot on exit, and wakes the viewers
+    /// waiting for it. Its version is set here.
+    pub fn keep_newest(&self, mut newest: Newest, charge: Charge) {
+        if let Ok(mut kept) = self.newest.lock() {
+            newest.version = kept.as_ref().map_or(0, |k| k.newest.version) + 1;
+            *kept = Some(KeptFrame {
+                newest,
                 _charge: charge,
             });
         }
+        self.changed.notify(usize::MAX);
     }
 
-    /// The newest JPEG that decoded, if one is kept.
-    pub fn last_jpeg(&self) -> Option<Bytes> {
-        let kept = self.last_jpeg.lock().ok()?;
-        kept.as_ref().map(|kept| kept.jpeg.clone())
+    /// The newest frame that decoded, if one is kept.
+    pub fn newest(&self) -> Option<Newest> {
+        let kept = self.newest.lock().ok()?;
+        kept.as_ref().map(|kept| kept.newest.clone())
     }
 
-    /// Lets go of the kept JPEG (and its charge).
-    pub fn forget_last_jpeg(&self) {
-        if let Ok(mut kept) = self.last_jpeg.lock() {
+    /// Waits, up to `timeout`, for a frame newer than `version`; `None` if
+    /// none came in time or the stream has closed.
+    pub async fn newer_than(&self, version: u64, timeout: Duration) -> Option<Newest> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Listen first, then look: a frame kept in between still wakes us.
+            let listener = self.changed.listen();
+            if let Some(newest) = self.newest().filter(|n| n.version > version) {
+                return Some(newest);
+            }
+            if self.phase() == Phase::Closed {
+                return None;
+            }
+            let woken = async {
+                listener.await;
+                true
+            }
+            .or(async {
+                smol::Timer::at(deadline).await;
+                false
+            })
+            .await;
+            if !woken {
+                return None;
+            }
+        }
+    }
+
+    /// Lets go of the kept frame (and its charge).
+    pub fn forget_newest(&self) {
+        if let Ok(mut kept) = self.newest.lock() {
             *kept = None;
         }
     }

@@ -35,6 +35,7 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy}
 use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::decode::PictureSink;
+use crate::liveness::{Status, stale_after};
 use crate::picture::Picture;
 use crate::snapshot;
 use crate::stream::Stream;
@@ -46,7 +47,7 @@ use renderer::{Draw, Renderer};
 use scene::{Layer, Scene, TileView, shows, visible_tiles};
 use surface::WindowSurface;
 use text::{Label, Style};
-use tiles::{Placement, Status, TextTexture, Tile};
+use tiles::{Placement, TextTexture, Tile};
 
 /// How often the overlay's figures and the title are refreshed.
 const FIGURES_INTERVAL: Duration = Duration::from_millis(500);
@@ -494,7 +495,7 @@ impl App {
             match status {
                 Status::Live => {
                     any_live = true;
-                    soonest(tile.last_frame_at + tiles::stale_after(tile.frame_interval));
+                    soonest(tile.last_frame_at + stale_after(tile.frame_interval));
                 }
                 _ => {
                     if let Some(at) = status.next_change(now) {

@@ -1,0 +1,117 @@
+//! Following one stream key for a viewer: the next frame newer than the
+//! last one it had, across reconnects of the sender.
+//!
+//! A [`Follower`] remembers which stream (by id) and which version it last
+//! had. The stream under its key may change (the sender reconnected): it
+//! then starts from that stream's newest frame. It never queues: waiting,
+//! it gets the newest frame there is when one comes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::report::Registry;
+use crate::stream::{Newest, Phase};
+use crate::web::streams::find;
+
+/// How often a follower looks again for its key's stream while it has
+/// none, or its stream has closed, or no frame came.
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// One viewer's place in one stream key.
+pub struct Follower {
+    pub key: String,
+    stream_id: Option<u64>,
+    version: u64,
+}
+
+impl Follower {
+    pub fn new(key: String) -> Follower {
+        Follower {
+            key,
+            stream_id: None,
+            version: 0,
+        }
+    }
+
+    /// The next frame under the key, newer than the last one returned
+    /// (waits as long as it takes). Cancel-safe: dropped before it returns,
+    /// it has changed nothing.
+    pub async fn next(&mut self, registry: &Arc<Registry>) -> Newest {
+        loop {
+            let Some(stream) = find(registry, &self.key) else {
+                smol::Timer::after(RECHECK).await;
+                continue;
+            };
+            let seen = match self.stream_id {
+                Some(id) if id == stream.id() => self.version,
+                _ => 0,
+            };
+            match stream.newer_than(seen, RECHECK).await {
+                Some(newest) => {
+                    self.stream_id = Some(stream.id());
+                    self.version = newest.version;
+                    return newest;
+                }
+                None if stream.phase() == Phase::Closed => {
+                    smol::Timer::after(RECHECK).await;
+                }
+                None => {} // no frame for a while: look for a reconnect
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::MemoryBudget;
+    use futures_lite::FutureExt;
+
+    fn frame(sequence: u64) -> Newest {
+        Newest {
+            jpeg: bytes::Bytes::from_static(b"jpeg"),
+            version: 0,
+            sequence,
+            capture_time_us: 0,
+            width: 8,
+            height: 8,
+        }
+    }
+
+    #[test]
+    fn a_follower_gets_the_newest_frame_once_and_follows_a_reconnect() {
+        let registry = Arc::new(Registry::default());
+        let budget = MemoryBudget::new(1 << 20);
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let (first, _a) = registry.open(peer);
+        first.rename("porch");
+        first.keep_newest(frame(1), budget.charge(4).unwrap());
+        first.keep_newest(frame(2), budget.charge(4).unwrap());
+        let mut follower = Follower::new("porch".into());
+        smol::block_on(async {
+            assert_eq!(
+                follower.next(&registry).await.sequence,
+                2,
+                "the newest, not a queue"
+            );
+            let waited = async { Some(follower.next(&registry).await) }
+                .or(async {
+                    smol::Timer::after(Duration::from_millis(600)).await;
+                    None
+                })
+                .await;
+            assert!(waited.is_none(), "nothing new, nothing sent");
+            first.connection_ended();
+            first.decoder_done();
+            let (again, _b) = registry.open(peer);
+            again.rename("porch");
+            again.keep_newest(frame(1), budget.charge(4).unwrap());
+            let next = follower.next(&registry).await;
+            assert_eq!(
+                (next.sequence, next.version),
+                (1, 1),
+                "the new connection's frame"
+            );
+        });
+    }
+}

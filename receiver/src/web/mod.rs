@@ -1,0 +1,177 @@
+//! The web side (`--http`): a live page for any browser, stream URLs for
+//! other tools, and the figures, served over HTTP/1.1 (HTTPS with `--tls`)
+//! by hyper on smol.
+//!
+//! In the order a request travels: the accept loop checks `--allow` and a
+//! bound on open connections before reading a byte; hyper reads the request
+//! head, within [`HEADER_TIMEOUT`] and [`MAX_REQUEST_HEAD`] (a slow-loris or
+//! oversized request is closed); [`routes`] answers it, checking the token
+//! ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
+//! ([`mjpeg`]) then follow streams ([`follow`]) under their URL keys
+//! ([`streams`]) as [`viewers`], and [`figures`] makes `/api/streams` and
+//! `/metrics`. The web side never decodes or encodes: it serves the newest
+//! JPEG each stream keeps.
+
+pub mod auth;
+pub mod figures;
+pub mod follow;
+pub mod mjpeg;
+pub mod routes;
+pub mod socket;
+pub mod streams;
+pub mod viewers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_net::{TcpListener, TcpStream};
+use futures_lite::FutureExt;
+use hyper::server::conn::http1;
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+
+use crate::access::Access;
+#[cfg(feature = "tls")]
+use crate::server::within;
+use crate::server::{Socket, TlsAcceptor};
+use routes::Site;
+
+/// The longest a client may take to send a request's head (and the TLS
+/// handshake, under `--tls`); then the connection is closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request head read (hyper's buffer; its floor is 8 KiB).
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Connections open at once beyond `--max-viewers`: room for short
+/// requests (figures, snapshots, the page itself) while viewers watch.
+const SPARE_CONNECTIONS: usize = 32;
+
+/// The web server: its listener, its rules and the site it serves.
+pub struct WebServer {
+    listener: TcpListener,
+    access: Access,
+    tls: Option<TlsAcceptor>,
+    site: Arc<Site>,
+    open: Arc<AtomicUsize>,
+    max_open: usize,
+}
+
+/// An open connection's place, given back on drop.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl WebServer {
+    /// Binds `--http`'s address, explaining the usual reasons it can fail.
+    pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
+        TcpListener::bind(address).await.with_context(|| {
+            format!("cannot serve the web view on {address} (is something else there? choose another with --http)")
+        })
+    }
+
+    pub fn new(
+        listener: TcpListener,
+        access: Access,
+        tls: Option<TlsAcceptor>,
+        site: Site,
+    ) -> Self {
+        let max_open = site.viewers.limit() + SPARE_CONNECTIONS;
+        WebServer {
+            listener,
+            access,
+            tls,
+            site: Arc::new(site),
+            open: Arc::new(AtomicUsize::new(0)),
+            max_open,
+        }
+    }
+
+    /// Serves until the receiver stops.
+    pub async fn run(self: Arc<Self>) {
+        let stop = self.site.stop.clone();
+        loop {
+            let accepted = async { Some(self.listener.accept().await) }
+                .or(async {
+                    stop.stopped().await;
+                    None
+                })
+                .await;
+            let (socket, peer) = match accepted {
+                None => return,
+                Some(Ok(accepted)) => accepted,
+                Some(Err(error)) => {
+                    log::warn!("cannot accept a web connection: {error}");
+                    smol::Timer::after(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let gate = &self.site.gate;
+            if !self.access.allows_address(peer.ip()) {
+                gate.refused(
+                    peer.ip(),
+                    &peer.to_string(),
+                    "its address is not in --allow (web)",
+                );
+                continue;
+            }
+            if self.open.fetch_add(1, Ordering::AcqRel) >= self.max_open {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                let reason = format!(
+                    "{} web connections are open, the most allowed",
+                    self.max_open
+                );
+                gate.refused(peer.ip(), &peer.to_string(), &reason);
+                continue;
+            }
+            let open = Open(self.open.clone());
+            let server = self.clone();
+            smol::spawn(async move {
+                server.serve(socket, peer).or(stop_of(&server)).await;
+                drop(open);
+            })
+            .detach();
+        }
+    }
+
+    /// One connection: TLS if asked, then HTTP/1.1 requests until it closes.
+    async fn serve(&self, socket: TcpStream, peer: SocketAddr) {
+        let _ = socket.set_nodelay(true);
+        let socket: Socket = match &self.tls {
+            None => Box::new(socket),
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
+            Some(acceptor) => match within(HEADER_TIMEOUT, acceptor.accept(socket)).await {
+                Some(Ok(stream)) => Box::new(stream),
+                Some(Err(error)) => {
+                    return log::debug!(
+                        "web connection from {peer}: TLS handshake failed: {error}"
+                    );
+                }
+                None => return log::debug!("web connection from {peer}: no TLS handshake in time"),
+            },
+        };
+        let site = self.site.clone();
+        let service =
+            hyper::service::service_fn(move |request| site.clone().respond(request, peer));
+        let connection = http1::Builder::new()
+            .timer(SmolTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_REQUEST_HEAD)
+            .serve_connection(FuturesIo::new(socket), service)
+            .with_upgrades();
+        if let Err(error) = connection.await {
+            log::debug!("web connection from {peer} ended: {error}");
+        }
+    }
+}
+
+/// Ends when the receiver stops.
+async fn stop_of(server: &WebServer) {
+    server.site.stop.stopped().await;
+}
