@@ -5,11 +5,12 @@
 //! receiver's JSON report and snapshots, checks pictures for the test
 //! pattern, and runs a test inside the camera VM ([`in_vm`]). Each test
 //! starts its own processes on ports the kernel picks, so tests can run in
-//! parallel. [`link`] is the VM's impaired network, [`xvfb`] a private X
+//! parallel. [`browser`] is headless Chromium over WebDriver, [`link`] the VM's impaired network, [`xvfb`] a private X
 //! server, [`wine`] the Windows machine that runs the receiver's Windows
 //! build, [`bench`] what only the benchmarks need.
 
 pub mod bench;
+pub mod browser;
 pub mod link;
 pub mod wine;
 pub mod xvfb;
@@ -420,16 +421,38 @@ pub struct Image {
 
 impl Image {
     pub fn read_png(path: &Path) -> Image {
-        let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+        Image::from_png(&std::fs::read(path).unwrap())
+    }
+
+    /// Decodes an RGBA or RGB PNG (a browser's screenshot may be either).
+    pub fn from_png(png: &[u8]) -> Image {
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
         let mut reader = decoder.read_info().unwrap();
-        let mut rgba = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut rgba).unwrap();
-        assert_eq!(info.color_type, png::ColorType::Rgba);
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        let rgba = match info.color_type {
+            png::ColorType::Rgba => pixels,
+            png::ColorType::Rgb => pixels
+                .chunks_exact(3)
+                .flat_map(|rgb| [rgb[0], rgb[1], rgb[2], 255])
+                .collect(),
+            other => panic!("a PNG of {other:?} pixels"),
+        };
         Image {
             width: info.width as usize,
             height: info.height as usize,
             rgba,
         }
+    }
+
+    /// Writes the picture as an RGBA PNG (a screenshot to look at).
+    pub fn write_png(&self, path: &Path) {
+        let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut encoder = png::Encoder::new(file, self.width as u32, self.height as u32);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&self.rgba).unwrap();
     }
 
     pub fn rgb_at(&self, x: usize, y: usize) -> [u8; 3] {
