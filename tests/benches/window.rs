@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use framewire_tests::bench::option;
+use framewire_tests::bench::{cpu_time, option};
 use framewire_tests::xvfb::Xvfb;
 use framewire_tests::{Process, listening_address, receiver_binary, start_sender};
 
@@ -31,24 +31,6 @@ fn options() -> Options {
         size: option("--size").unwrap_or_else(|| "1280x720".into()),
         fps: option("--fps").unwrap_or(30),
     }
-}
-
-/// User plus system CPU time of a running process, from /proc/PID/stat.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name (which may contain spaces).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Duration::from_secs_f64(ticks as f64 / per_second)
 }
 
 struct Measured {

@@ -4,6 +4,8 @@
 //! [`wait_with_usage`](crate::Process::wait_with_usage) gives CPU time and
 //! peak memory.
 
+use std::time::Duration;
+
 /// The value after `--name` on the command line, if given (cargo bench
 /// passes its own `--bench`, which no benchmark reads).
 pub fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -35,4 +37,22 @@ pub fn number_before(line: &str, label: &str) -> f64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// User plus system CPU time of a running process, from /proc/PID/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may contain spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(ticks as f64 / per_second)
 }

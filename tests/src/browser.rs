@@ -1,7 +1,8 @@
 //! A real browser for the web tests: Debian's Chromium, headless, driven
 //! over WebDriver by its own chromedriver. [`Browser::start`] starts both
 //! on free ports; the methods are the WebDriver commands the tests use
-//! (open a page, run a script, click, resize, take a screenshot).
+//! (open a page, run a script, click, take a screenshot). A browser holds
+//! [`crate::measuring_alone`] while it lives: its frame rate is measured.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,6 +18,10 @@ pub struct Browser {
     base: String,
     session: String,
     agent: ureq::Agent,
+    /// Where the browser saves what the page downloads.
+    pub downloads: PathBuf,
+    /// Chromium takes both cores when it draws: one browser at a time.
+    _alone: std::sync::MutexGuard<'static, ()>,
 }
 
 /// The browser and its driver, from `FRAMEWIRE_TEST_CHROMIUM` and
@@ -51,6 +56,8 @@ impl Browser {
     }
 
     fn launch(width: u32, height: u32, mobile_emulation: Value) -> Browser {
+        let alone = crate::measuring_alone();
+        let downloads = crate::scratch_dir(&format!("browser-downloads-{}", free_port()));
         let (chromium, driver_program) = programs();
         let port = free_port();
         let driver = Process::start(&driver_program, &[&format!("--port={port}")], &[]);
@@ -78,6 +85,10 @@ impl Browser {
                     format!("--window-size={width},{height}"),
                 ],
                 "mobileEmulation": mobile_emulation,
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
+                },
             },
         }}});
         let created = agent
@@ -95,6 +106,8 @@ impl Browser {
             base,
             session,
             agent,
+            downloads,
+            _alone: alone,
         }
     }
 

@@ -7,11 +7,12 @@
 //! starts its own processes on ports the kernel picks, so tests can run in
 //! parallel. [`browser`] is headless Chromium over WebDriver, [`link`] the VM's impaired network, [`xvfb`] a private X
 //! server, [`wine`] the Windows machine that runs the receiver's Windows
-//! build, [`bench`] what only the benchmarks need.
+//! build, [`web`] the receiver's web side as a client sees it, [`bench`] what only the benchmarks need.
 
 pub mod bench;
 pub mod browser;
 pub mod link;
+pub mod web;
 pub mod wine;
 pub mod xvfb;
 
@@ -549,6 +550,19 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Tests of one binary whose figures need the machine to themselves (a
+/// browser's frame rate, twenty viewers at once) take this, so they run
+/// one at a time while the rest of the binary's tests run beside them.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the other measuring tests of this binary; hold the guard for
+/// the test's length. A failed test's poison is ignored.
+pub fn measuring_alone() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One VM at a time: each takes both cores.

@@ -9,8 +9,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use framewire_tests::browser::Browser;
+use framewire_tests::web::{agent, count_mjpeg_frames, get, get_json, receiver_metric, web_url};
 use framewire_tests::{
-    Image, Placed, Process, Receiver, field, scratch_dir, shows_pattern_at, start_sender,
+    Image, Placed, Process, Receiver, assert_shows_pattern_bars, field, scratch_dir,
+    shows_pattern_at, start_sender,
 };
 use serde_json::{Value, json};
 
@@ -20,16 +22,7 @@ fn web_receiver(test: &str, extra: &[&str]) -> (Receiver, String) {
     let mut args = vec!["--http", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let receiver = Receiver::start(test, "127.0.0.1:0", &args);
-    let line = receiver
-        .process
-        .wait_for_log("web view on ", Duration::from_secs(30));
-    let url = line
-        .split("web view on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let url = web_url(&receiver.process);
     (receiver, url)
 }
 
@@ -41,32 +34,6 @@ fn pattern_sender(receiver: &Receiver, name: &str) -> Process {
             "--source", "pattern", "--size", "640x480", "--fps", "30", "--name", name,
         ],
     )
-}
-
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .redirects(0)
-        .build()
-}
-
-/// GET `url`: status, headers of interest and body, whatever the status.
-fn get(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::Response) {
-    let mut request = agent().get(url);
-    for (name, value) in headers {
-        request = request.set(name, value);
-    }
-    match request.call() {
-        Ok(response) => (response.status(), response),
-        Err(ureq::Error::Status(code, response)) => (code, response),
-        Err(error) => panic!("GET {url}: {error}"),
-    }
-}
-
-fn get_json(url: &str) -> Value {
-    let (status, response) = get(url, &[]);
-    assert_eq!(status, 200, "{url}");
-    response.into_json().unwrap()
 }
 
 /// Waits until the stream under `key` has decoded frames.
@@ -148,6 +115,37 @@ fn screenshot_showing(browser: &Browser, places: &[Placed], what: &str) -> Image
     }
 }
 
+/// A JPEG decoded by the receiver's own decoder.
+fn decoded(jpeg: &[u8]) -> Image {
+    let mut rgba = Vec::new();
+    let (width, height) =
+        framewire_receiver::decode::decode_rgba(jpeg, 1 << 24, &mut rgba).unwrap();
+    Image {
+        width: width as usize,
+        height: height as usize,
+        rgba,
+    }
+}
+
+/// The first file the browser has finished downloading.
+fn wait_for_download(browser: &Browser) -> std::path::PathBuf {
+    let started = Instant::now();
+    loop {
+        let done = std::fs::read_dir(&browser.downloads)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.extension().is_some_and(|e| e == "jpg"));
+        if let Some(path) = done {
+            return path;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nothing downloaded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn the_page_shows_both_streams_live_in_a_real_browser_and_follows_them() {
     let (mut receiver, url) = web_receiver("web-page", &[]);
@@ -172,6 +170,26 @@ fn the_page_shows_both_streams_live_in_a_real_browser_and_follows_them() {
     assert!(fps >= 25.0, "the page drew {fps:.1} fps");
     let shot = screenshot_showing(&browser, &both, "both tiles, running");
     shot.write_png(&receiver.dir.join("page.png"));
+
+    // The snapshot button saves the stream's newest frame.
+    browser.click(".tile[data-key='left'] .snapshot");
+    let saved = wait_for_download(&browser);
+    assert!(
+        saved
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("left-"),
+        "{saved:?}"
+    );
+    assert_shows_pattern_bars(&decoded(&std::fs::read(&saved).unwrap()));
+    assert!(
+        browser.wait_for(
+            "return [...document.querySelectorAll('.tile')].every(t => t.offsetParent !== null);",
+            Duration::from_secs(1),
+        ),
+        "the snapshot button does not change the view"
+    );
 
     // A sender that stops sending is marked stale within 1.5 s...
     right.signal("STOP");
@@ -322,15 +340,7 @@ fn ffmpeg_reads_the_stream_urls_and_the_figures_agree_with_the_report() {
         latest - sequence <= 3,
         "the .jpg is frame {sequence}, the newest {latest}"
     );
-    let mut rgba = Vec::new();
-    let (width, height) =
-        framewire_receiver::decode::decode_rgba(&jpeg, 1 << 24, &mut rgba).unwrap();
-    let picture = Image {
-        width: width as usize,
-        height: height as usize,
-        rgba,
-    };
-    framewire_tests::assert_shows_pattern_bars(&picture);
+    assert_shows_pattern_bars(&decoded(&jpeg));
     assert_eq!(get(&format!("{url}/streams/nobody.jpg"), &[]).0, 404);
     assert_eq!(get(&format!("{url}/streams/nobody.mjpg"), &[]).0, 404);
 
@@ -401,41 +411,9 @@ fn resident_mib(process: &Process) -> f64 {
     kib / 1024.0
 }
 
-/// A metric of the receiver as a whole from `/metrics`.
-fn receiver_metric(url: &str, name: &str) -> f64 {
-    let (_, response) = get(&format!("{url}/metrics"), &[]);
-    let text = response.into_string().unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-        .parse()
-        .unwrap()
-}
-
-/// Reads `url` as multipart MJPEG for `seconds`; returns the frames seen.
-fn count_mjpeg_frames(url: &str, seconds: u64) -> u64 {
-    let (status, response) = get(url, &[]);
-    assert_eq!(status, 200);
-    let mut reader = response.into_reader();
-    let boundary = b"\r\n--framewire-frame\r\n";
-    let (mut frames, mut window, mut buffer) = (0, Vec::new(), vec![0; 64 * 1024]);
-    let until = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < until {
-        let read = reader.read(&mut buffer).unwrap();
-        assert!(read > 0, "the MJPEG response ended");
-        window.extend_from_slice(&buffer[..read]);
-        while let Some(at) = window.windows(boundary.len()).position(|w| w == boundary) {
-            frames += 1;
-            window.drain(..at + boundary.len());
-        }
-        let keep = window.len().saturating_sub(boundary.len());
-        window.drain(..keep);
-    }
-    frames
-}
-
 #[test]
 fn twenty_mjpeg_viewers_and_a_slow_one_each_get_what_they_can_take() {
+    let _alone = framewire_tests::measuring_alone();
     let (mut receiver, url) = web_receiver("web-viewers", &["--max-memory", "64"]);
     let _sender = pattern_sender(&receiver, "porch");
     wait_for_stream(&url, "porch");
@@ -745,4 +723,87 @@ fn https_serves_the_same_routes_on_the_receivers_certificate() {
     let plain = url.replace("https://", "http://");
     let (_, ok) = curl(&[&format!("{plain}/api/streams")]);
     assert!(!ok, "plain HTTP to the HTTPS port is refused");
+}
+
+/// The README's MediaMTX hook (`runOnInit: ffmpeg ...`), with the receiver's
+/// address and MediaMTX's variables filled in.
+fn mediamtx_hook(web: &str, rtsp_port: u16, path: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(framewire_tests::workspace().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("runOnInit: "))
+        .expect("the README's MediaMTX recipe has a runOnInit line");
+    line.replace("http://RECEIVER:8080", web)
+        .replace("$RTSP_PORT", &rtsp_port.to_string())
+        .replace("$MTX_PATH", path)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readmes_mediamtx_hook_publishes_the_stream_as_h264_over_rtsp() {
+    let (_receiver, url) = web_receiver("web-mediamtx", &[]);
+    let _sender = pattern_sender(&_receiver, "porch");
+    wait_for_stream(&url, "porch");
+    let dir = scratch_dir("web-mediamtx-rtsp");
+    let recorded = dir.join("published.mkv");
+    let port = framewire_tests::free_port();
+    // An RTSP listener standing in for MediaMTX: it takes what is published
+    // to it for 3 s and keeps it as it came.
+    let listener = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-rtsp_flags",
+            "listen",
+        ])
+        .args(["-i", &format!("rtsp://localhost:{port}/porch")])
+        .args(["-t", "3", "-c", "copy", "-y"])
+        .arg(&recorded)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg runs");
+    let hook = mediamtx_hook(&url, port, "porch");
+    assert_eq!(hook[0], "ffmpeg");
+    let mut publisher = None;
+    let started = Instant::now();
+    // The listener needs a moment to listen; the hook is retried as
+    // MediaMTX's runOnInitRestart would.
+    while publisher.is_none() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut child = Command::new(&hook[0])
+            .args(["-hide_banner", "-loglevel", "error"])
+            .args(&hook[1..])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        if child.try_wait().unwrap().is_none() {
+            publisher = Some(child); // else the listener was not up yet
+        }
+    }
+    let mut publisher = publisher.expect("the hook's ffmpeg never stayed up");
+    let output = listener.wait_with_output().unwrap();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert!(output.status.success(), "the RTSP listener failed");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&recorded)
+        .output()
+        .unwrap();
+    let probed = String::from_utf8_lossy(&probe.stdout).trim().to_owned();
+    println!("published over RTSP and kept: {probed}");
+    let fields: Vec<&str> = probed.split(',').collect();
+    assert_eq!(&fields[..3], ["h264", "640", "480"], "{probed}");
+    let frames: u64 = fields[3].parse().unwrap();
+    assert!(frames >= 30, "{frames} frames in 3 s of RTSP");
 }

@@ -116,7 +116,7 @@ function overlayText(tile, now) {
   const latency = tile.latencies.length
     ? (tile.latencies.reduce((a, l) => a + l.ms, 0) / tile.latencies.length).toFixed(0) + " ms"
     : "-";
-  return `${s.name}\n${s.width}x${s.height}  ${fps} fps  ${latency}\n` +
+  return `${s.name}\n${s.width}x${s.height}  ${fps} fps  latency ${latency}\n` +
     `${Math.max(0, kbps).toFixed(0)} kbit/s  ${s.frames_dropped} dropped`;
 }
 
