@@ -807,3 +807,39 @@ fn the_readmes_mediamtx_hook_publishes_the_stream_as_h264_over_rtsp() {
     let frames: u64 = fields[3].parse().unwrap();
     assert!(frames >= 30, "{frames} frames in 3 s of RTSP");
 }
+
+#[test]
+fn a_viewer_that_stops_reading_gives_its_place_back() {
+    let (_receiver, url) = web_receiver("web-stalled", &["--max-viewers", "1"]);
+    let _sender = start_sender(
+        &_receiver.address(),
+        &[
+            "--source", "pattern", "--size", "1280x720", "--fps", "30", "--name", "porch",
+        ],
+    );
+    wait_for_stream(&url, "porch");
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut stuck = TcpStream::connect(&address).unwrap();
+    write!(
+        stuck,
+        "GET /streams/porch.mjpg HTTP/1.1\r\nHost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    // It never reads: the socket's buffers fill, then the receiver's write
+    // makes no progress and, after its bound, the receiver closes it.
+    let started = Instant::now();
+    while receiver_metric(&url, "framewire_viewers") > 0.0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "a viewer that reads nothing kept its place"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!(
+        "a viewer that read nothing was closed after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (status, _watching) = get(&format!("{url}/streams/porch.mjpg"), &[]);
+    assert_eq!(status, 200, "its place is free again");
+    drop(stuck);
+}

@@ -9,7 +9,7 @@
 //! ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
 //! ([`mjpeg`]) then follow streams ([`follow`]) under their URL keys
 //! ([`streams`]) as [`viewers`], and [`figures`] makes `/api/streams` and
-//! `/metrics`. The web side never decodes or encodes: it serves the newest
+//! `/metrics`. A connection that stops reading is closed ([`stall`]). The web side never decodes or encodes: it serves the newest
 //! JPEG each stream keeps.
 
 pub mod auth;
@@ -18,6 +18,7 @@ pub mod follow;
 pub mod mjpeg;
 pub mod routes;
 pub mod socket;
+pub mod stall;
 pub mod streams;
 pub mod viewers;
 
@@ -37,6 +38,7 @@ use crate::access::Access;
 use crate::server::within;
 use crate::server::{Socket, TlsAcceptor};
 use routes::Site;
+use stall::StallGuard;
 
 /// The longest a client may take to send a request's head (and the TLS
 /// handshake, under `--tls`); then the connection is closed.
@@ -157,17 +159,41 @@ impl WebServer {
             },
         };
         let site = self.site.clone();
-        let service =
-            hyper::service::service_fn(move |request| site.clone().respond(request, peer));
+        let served = Arc::new(AtomicUsize::new(0));
+        let counted = served.clone();
+        let service = hyper::service::service_fn(move |request| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            site.clone().respond(request, peer)
+        });
         let connection = http1::Builder::new()
             .timer(SmolTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .max_buf_size(MAX_REQUEST_HEAD)
-            .serve_connection(FuturesIo::new(socket), service)
+            .serve_connection(FuturesIo::new(StallGuard::new(socket)), service)
             .with_upgrades();
-        if let Err(error) = connection.await {
-            log::debug!("web connection from {peer} ended: {error}");
-        }
+        let Err(error) = connection.await else {
+            return;
+        };
+        let idle = served.load(Ordering::Relaxed) > 0;
+        let refused = if error.is_timeout() && idle {
+            // A kept-alive connection that asked nothing more: closed, as
+            // every idle one is.
+            return;
+        } else if error.is_timeout() {
+            format!(
+                "no complete request within {:.0} s (web)",
+                HEADER_TIMEOUT.as_secs_f64()
+            )
+        } else if error.is_parse_too_large() {
+            format!("a request head over {} KiB (web)", MAX_REQUEST_HEAD / 1024)
+        } else if error.is_parse() {
+            format!("not an HTTP/1.1 request: {error} (web)")
+        } else {
+            return log::debug!("web connection from {peer} ended: {error}");
+        };
+        self.site
+            .gate
+            .refused(peer.ip(), &peer.to_string(), &refused);
     }
 }
 

@@ -29,6 +29,7 @@ use crate::report::Registry;
 use crate::server::Socket;
 use crate::web::auth::{self, Verdict};
 use crate::web::figures::{ReceiverFigures, prometheus, streams_json};
+use crate::web::stall::StallGuard;
 use crate::web::streams::find;
 use crate::web::viewers::Viewers;
 use crate::web::{mjpeg, socket};
@@ -191,14 +192,14 @@ impl Site {
                     Ok(upgraded) => upgraded,
                     Err(error) => return log::debug!("WebSocket upgrade failed: {error}"),
                 };
-                let Ok(parts) = upgraded.downcast::<FuturesIo<Socket>>() else {
+                let Ok(parts) = upgraded.downcast::<FuturesIo<StallGuard<Socket>>>() else {
                     return log::error!("WebSocket upgrade: not our connection type");
                 };
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(socket::MAX_PAGE_MESSAGE))
                     .max_frame_size(Some(socket::MAX_PAGE_MESSAGE));
                 let stream = WebSocketStream::from_partially_read(
-                    parts.io.into_inner(),
+                    parts.io.into_inner().into_inner(),
                     parts.read_buf.to_vec(),
                     Role::Server,
                     Some(config),
