@@ -186,7 +186,7 @@ pub fn prometheus(registry: &Registry, receiver: &ReceiverFigures) -> String {
         );
     }
     let viewers = receiver.viewers;
-    let receiver_wide: [(&str, &str, &str, f64); 6] = [
+    let receiver_wide: [(&str, &str, &str, f64); 7] = [
         (
             "framewire_viewers",
             "gauge",
@@ -210,6 +210,12 @@ pub fn prometheus(registry: &Registry, receiver: &ReceiverFigures) -> String {
             "counter",
             "Frames not sent to a viewer because the memory budget was spent.",
             viewers.refused_over_budget() as f64,
+        ),
+        (
+            "framewire_viewer_bytes_in_flight",
+            "gauge",
+            "Bytes of frames on their way to web viewers (part of the memory in use).",
+            viewers.bytes_in_flight() as f64,
         ),
         (
             "framewire_memory_used_bytes",

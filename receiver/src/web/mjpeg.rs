@@ -17,10 +17,9 @@ use bytes::Bytes;
 use futures_lite::Stream;
 use hyper::body::Frame;
 
-use crate::budget::Charge;
 use crate::report::Registry;
 use crate::web::follow::Follower;
-use crate::web::viewers::Viewer;
+use crate::web::viewers::{InFlight, Viewer};
 
 pub const BOUNDARY: &str = "framewire-frame";
 
@@ -37,7 +36,7 @@ struct Parts {
     /// Chunks of the current part not yet handed to the connection.
     chunks: VecDeque<Bytes>,
     /// The charge of the frame on its way; replaced with the next one.
-    _in_flight: Option<Charge>,
+    _in_flight: Option<InFlight>,
 }
 
 /// The body of `/streams/{key}.mjpg`, for as long as the client reads it.

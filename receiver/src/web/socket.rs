@@ -23,13 +23,12 @@ use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Charge;
 use crate::report::Registry;
 use crate::server::within;
 use crate::stream::Newest;
 use crate::web::figures::{StreamState, states};
 use crate::web::follow::Follower;
-use crate::web::viewers::Viewer;
+use crate::web::viewers::{InFlight, Viewer};
 
 /// How often the page gets every stream's state.
 const STATE_INTERVAL: Duration = Duration::from_millis(500);
@@ -71,7 +70,7 @@ struct PageMessage {
 struct Tile {
     follower: Follower,
     /// A frame was sent and is not acknowledged yet; held for the budget.
-    awaiting_ack: Option<Charge>,
+    awaiting_ack: Option<InFlight>,
 }
 
 /// What woke the session.

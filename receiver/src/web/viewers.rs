@@ -21,11 +21,28 @@ pub struct Viewers {
     frames_sent: AtomicU64,
     refused_over_budget: AtomicU64,
     turned_away: AtomicU64,
+    bytes_in_flight: AtomicUsize,
 }
 
 /// A viewer's place, given back on drop.
 pub struct Viewer {
     viewers: Arc<Viewers>,
+}
+
+/// A frame on its way to a viewer: its charge to the budget, and its bytes
+/// in [`Viewers::bytes_in_flight`], both given back on drop.
+pub struct InFlight {
+    viewers: Arc<Viewers>,
+    bytes: usize,
+    _charge: Charge,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.viewers
+            .bytes_in_flight
+            .fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 impl Viewers {
@@ -37,6 +54,7 @@ impl Viewers {
             frames_sent: AtomicU64::new(0),
             refused_over_budget: AtomicU64::new(0),
             turned_away: AtomicU64::new(0),
+            bytes_in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -76,6 +94,11 @@ impl Viewers {
         self.refused_over_budget.load(Ordering::Relaxed)
     }
 
+    /// Bytes of frames on their way to viewers now.
+    pub fn bytes_in_flight(&self) -> usize {
+        self.bytes_in_flight.load(Ordering::Acquire)
+    }
+
     /// Viewers refused because `--max-viewers` were watching.
     pub fn turned_away(&self) -> u64 {
         self.turned_away.load(Ordering::Relaxed)
@@ -85,12 +108,17 @@ impl Viewers {
 impl Viewer {
     /// Charges a frame of `bytes` on its way to this viewer; `None` (and
     /// counted) when the budget is spent: the viewer skips that frame.
-    pub fn charge_frame(&self, bytes: usize) -> Option<Charge> {
+    pub fn charge_frame(&self, bytes: usize) -> Option<InFlight> {
         let viewers = &self.viewers;
         match viewers.budget.charge(bytes) {
             Some(charge) => {
                 viewers.frames_sent.fetch_add(1, Ordering::Relaxed);
-                Some(charge)
+                viewers.bytes_in_flight.fetch_add(bytes, Ordering::AcqRel);
+                Some(InFlight {
+                    viewers: viewers.clone(),
+                    bytes,
+                    _charge: charge,
+                })
             }
             None => {
                 viewers.refused_over_budget.fetch_add(1, Ordering::Relaxed);
@@ -127,11 +155,11 @@ mod tests {
         let viewers = Viewers::new(4, budget.clone());
         let viewer = viewers.enter().unwrap();
         let charge = viewer.charge_frame(800).unwrap();
-        assert_eq!(budget.used(), 800);
+        assert_eq!((budget.used(), viewers.bytes_in_flight()), (800, 800));
         assert!(viewer.charge_frame(800).is_none(), "over the budget");
         assert_eq!(viewers.refused_over_budget(), 1);
         drop(charge);
-        assert_eq!(budget.used(), 0);
+        assert_eq!((budget.used(), viewers.bytes_in_flight()), (0, 0));
         assert_eq!(viewers.frames_sent(), 1);
     }
 }
