@@ -45,8 +45,12 @@ pub fn check(token: Option<&str>, headers: &HeaderMap, query: Option<&str>) -> V
         .get_all(AUTHORIZATION)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| value.strip_prefix("Bearer "))
-        .map(|value| value.trim().to_owned());
+        .filter_map(|value| {
+            let (scheme, credentials) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| credentials.trim().to_owned())
+        });
     let cookies = headers
         .get_all(COOKIE)
         .iter()
@@ -122,7 +126,7 @@ mod tests {
         let none = HeaderMap::new();
         assert_eq!(check(None, &none, None), Verdict::Open);
         assert_eq!(check(token, &none, None), Verdict::Missing);
-        let bearer = headers(&[(AUTHORIZATION, "Bearer s3cret; =x")]);
+        let bearer = headers(&[(AUTHORIZATION, "bearer s3cret; =x")]);
         assert_eq!(check(token, &bearer, None), Verdict::Passed);
         let set = cookie("s3cret; =x", false);
         let value = set.split(';').next().unwrap();

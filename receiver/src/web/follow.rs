@@ -1,16 +1,18 @@
 //! Following one stream key for a viewer: the next frame newer than the
 //! last one it had, across reconnects of the sender.
 //!
-//! A [`Follower`] remembers which stream (by id) and which version it last
-//! had. The stream under its key may change (the sender reconnected): it
-//! then starts from that stream's newest frame. It never queues: waiting,
-//! it gets the newest frame there is when one comes.
+//! A [`Follower`] keeps the stream it follows and the version it last had.
+//! It looks its key up again only when that stream has closed or gone
+//! quiet, not for every frame; the stream under its key may then be
+//! another (the sender reconnected), and it starts from that stream's
+//! newest frame. It never queues: waiting, it gets the newest frame there
+//! is when one comes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::report::Registry;
-use crate::stream::{Newest, Phase};
+use crate::stream::{Newest, Phase, Stream};
 use crate::web::streams::find;
 
 /// How often a follower looks again for its key's stream while it has
@@ -20,16 +22,18 @@ const RECHECK: Duration = Duration::from_millis(250);
 /// One viewer's place in one stream key.
 pub struct Follower {
     pub key: String,
-    stream_id: Option<u64>,
-    version: u64,
+    /// The stream followed, kept while it delivers.
+    stream: Option<Arc<Stream>>,
+    /// The id of the stream the last frame came from, and its version.
+    last: Option<(u64, u64)>,
 }
 
 impl Follower {
     pub fn new(key: String) -> Follower {
         Follower {
             key,
-            stream_id: None,
-            version: 0,
+            stream: None,
+            last: None,
         }
     }
 
@@ -38,24 +42,33 @@ impl Follower {
     /// it has changed nothing.
     pub async fn next(&mut self, registry: &Arc<Registry>) -> Newest {
         loop {
-            let Some(stream) = find(registry, &self.key) else {
-                smol::Timer::after(RECHECK).await;
-                continue;
+            let stream = match &self.stream {
+                Some(stream) => stream.clone(),
+                None => match find(registry, &self.key) {
+                    Some(stream) => stream,
+                    None => {
+                        smol::Timer::after(RECHECK).await;
+                        continue;
+                    }
+                },
             };
-            let seen = match self.stream_id {
-                Some(id) if id == stream.id() => self.version,
+            let seen = match self.last {
+                Some((id, version)) if id == stream.id() => version,
                 _ => 0,
             };
             match stream.newer_than(seen, RECHECK).await {
                 Some(newest) => {
-                    self.stream_id = Some(stream.id());
-                    self.version = newest.version;
+                    self.last = Some((stream.id(), newest.version));
+                    self.stream = Some(stream);
                     return newest;
                 }
-                None if stream.phase() == Phase::Closed => {
-                    smol::Timer::after(RECHECK).await;
+                None => {
+                    // Closed or quiet: look the key up again next time.
+                    self.stream = None;
+                    if stream.phase() == Phase::Closed {
+                        smol::Timer::after(RECHECK).await;
+                    }
                 }
-                None => {} // no frame for a while: look for a reconnect
             }
         }
     }
