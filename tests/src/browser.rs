@@ -1,7 +1,7 @@
 //! A real browser for the web tests: Debian's Chromium, headless, driven
 //! over WebDriver by its own chromedriver. [`Browser::start`] starts both
 //! on free ports; the methods are the WebDriver commands the tests use
-//! (open a page, run a script, click, take a screenshot). A browser holds
+//! (open a page, run a script, click, type, take a screenshot). A browser holds
 //! [`crate::measuring_alone`] while it lives: its frame rate is measured.
 
 use std::path::PathBuf;
@@ -155,24 +155,36 @@ impl Browser {
         false
     }
 
-    /// Clicks the first element `selector` matches, as a user would.
-    pub fn click(&self, selector: &str) {
+    /// The WebDriver id of the first element `selector` matches.
+    fn element(&self, selector: &str) -> String {
         let found = self.command(
             "POST",
             "/element",
             Some(json!({ "using": "css selector", "value": selector })),
         );
-        let element = found
+        found
             .as_object()
             .and_then(|object| object.values().next())
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("no element {selector}: {found}"))
-            .to_owned();
+            .to_owned()
+    }
+
+    /// Clicks the first element `selector` matches, as a user would.
+    pub fn click(&self, selector: &str) {
+        let element = self.element(selector);
         self.command(
             "POST",
             &format!("/element/{element}/click"),
             Some(json!({})),
         );
+    }
+
+    /// Types `text` into the first element `selector` matches.
+    pub fn type_into(&self, selector: &str, text: &str) {
+        let element = self.element(selector);
+        let value = json!({ "text": text });
+        self.command("POST", &format!("/element/{element}/value"), Some(value));
     }
 
     /// The page as the browser shows it now.

@@ -633,6 +633,45 @@ fn the_token_guards_every_route_and_a_browser_keeps_it_in_a_cookie() {
     assert_eq!(status, 401);
 }
 
+#[test]
+fn a_browser_logs_in_once_and_then_watches_with_its_cookie() {
+    let token = "correct horse battery staple";
+    let (_receiver, url) = web_receiver("web-login", &["--token", token]);
+    let _sender = start_sender(
+        &_receiver.address(),
+        &[
+            "--source", "pattern", "--size", "640x480", "--name", "porch", "--token", token,
+        ],
+    );
+    let browser = Browser::start(1280, 720);
+    browser.open(&format!("{url}/"));
+    browser.type_into("input[name=token]", "a guess");
+    browser.click("button[type=submit]");
+    assert!(
+        browser.wait_for(
+            "return document.querySelector('.error')?.textContent === 'That token is wrong.';",
+            Duration::from_secs(10),
+        ),
+        "a wrong token is told so"
+    );
+    browser.type_into("input[name=token]", token);
+    browser.click("button[type=submit]");
+    // The page's WebSocket carries the cookie: frames arrive and are drawn.
+    assert!(
+        browser.wait_for(
+            "const t = document.querySelector(`.tile[data-key='porch']`);\
+             return !!t && Number(t.dataset.frames || 0) > 10;",
+            Duration::from_secs(20),
+        ),
+        "no frames after logging in; browser log:\n{}",
+        browser.log_text()
+    );
+    let cookie_visible = browser.script("return document.cookie;", json!([]));
+    assert_eq!(cookie_visible, json!(""), "the cookie is HttpOnly");
+    let place = picture_in_tile(&browser, "porch");
+    screenshot_showing(&browser, &[place], "the page after logging in");
+}
+
 fn form_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
