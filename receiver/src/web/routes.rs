@@ -70,8 +70,12 @@ impl Site {
         let path = request.uri().path().to_owned();
         let method = request.method().clone();
         let response = match (&method, path.as_str()) {
-            (&Method::GET, "/app.js") => whole(StatusCode::OK, "text/javascript", SCRIPT),
-            (&Method::GET, "/style.css") => whole(StatusCode::OK, "text/css", STYLE),
+            (&Method::GET | &Method::HEAD, "/app.js") => {
+                whole(StatusCode::OK, "text/javascript", SCRIPT)
+            }
+            (&Method::GET | &Method::HEAD, "/style.css") => {
+                whole(StatusCode::OK, "text/css", STYLE)
+            }
             (&Method::POST, "/login") => self.login(request, peer).await,
             (&Method::GET | &Method::HEAD, _) => {
                 let verdict = auth::check(
