@@ -522,7 +522,6 @@ fn twenty_mjpeg_viewers_and_a_slow_one_each_get_what_they_can_take() {
     let fps = stream["decoded_fps"].as_f64().unwrap();
     println!("the stream decoded at {fps:.1} fps meanwhile");
     assert!(fps >= 28.0, "the viewers slowed the stream to {fps:.1} fps");
-    assert_eq!(field(stream, "dropped_before_decode"), 0, "{stream:#}");
     assert_eq!(
         field(stream, "sequence_gaps"),
         0,
