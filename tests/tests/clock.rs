@@ -18,16 +18,6 @@ use framewire_tests::*;
 use futures_lite::{AsyncWriteExt, FutureExt};
 use smol::Async;
 
-/// One test at a time: the figures of each (above all the VM's, whose
-/// programs run emulated) must not share the two cores with the others'.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn alone() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Debian's libfaketime, whichever the architecture.
 fn libfaketime() -> PathBuf {
     let found = std::fs::read_dir("/usr/lib")
@@ -117,7 +107,9 @@ fn stream_with_sender_clock(offset_s: f64) -> Measured {
 
 #[test]
 fn a_sender_whose_clock_is_off_gets_the_same_latency_as_one_whose_clock_is_right() {
-    let _alone = alone();
+    // One test at a time: the figures of each (above all the VM's, whose
+    // programs run emulated) must not share the two cores with the others'.
+    let _alone = measuring_alone();
     let right = stream_with_sender_clock(0.0);
     assert!(right.offset_ms.abs() < 2.0, "{right:?}");
     for skew_s in [4.0, -2.5] {
@@ -140,7 +132,7 @@ fn a_sender_whose_clock_is_off_gets_the_same_latency_as_one_whose_clock_is_right
 
 #[test]
 fn a_clock_step_mid_stream_is_caught_and_the_estimate_converges_again() {
-    let _alone = alone();
+    let _alone = measuring_alone();
     let dir = scratch_dir("clock-step");
     let mut receiver = Receiver::start_in(dir.clone(), "127.0.0.1:0", &[], &[]);
     let clock = FakeClock::new(&dir, 0.0);
@@ -196,7 +188,7 @@ fn send(socket: &Async<TcpStream>, bytes: &[u8]) {
 
 #[test]
 fn the_sender_answers_probes_skips_what_it_does_not_know_and_outlives_garbage() {
-    let _alone = alone();
+    let _alone = measuring_alone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let mut sender = start_sender(&address, &["--size", "160x120", "--fps", "30"]);
@@ -244,7 +236,7 @@ fn the_sender_answers_probes_skips_what_it_does_not_know_and_outlives_garbage() 
 
 #[test]
 fn across_a_link_with_25_ms_each_way_the_offset_is_zero_and_the_latency_one_way() {
-    let _alone = alone();
+    let _alone = measuring_alone();
     in_vm(
         "across_a_link_with_25_ms_each_way_the_offset_is_zero_and_the_latency_one_way",
         measure_across_a_delayed_link,
@@ -261,8 +253,10 @@ fn stream_across(link: &Link, dir: &Path) -> Measured {
         &[
             "--connect",
             RECEIVER_ADDRESS,
+            // Small frames: the emulated programs' own turn (encode, decode)
+            // is what varies from run to run, not the link's delay.
             "--size",
-            "320x240",
+            "160x120",
             "--fps",
             "30",
             "--frames",
