@@ -282,26 +282,20 @@ impl Server {
         peer: SocketAddr,
     ) -> Result<(Incoming, Outgoing, Frame), String> {
         let step = self.limits.admission_step();
-        let socket: Socket = match &self.tls {
-            None => Box::new(socket),
-            #[cfg(not(feature = "tls"))]
-            Some(never) => match *never {},
-            #[cfg(feature = "tls")]
-            Some(acceptor) => match within(step, acceptor.accept(socket)).await {
-                Some(Ok(stream)) => Box::new(stream),
-                Some(Err(error)) => {
-                    return Err(format!(
-                        "TLS handshake failed: {error} (this receiver runs --tls: start the \
-                         sender with --tls too)"
-                    ));
-                }
-                None => {
-                    return Err(format!(
-                        "no TLS handshake within {:.1} s",
-                        step.as_secs_f64()
-                    ));
-                }
-            },
+        let socket = match start_tls(self.tls.as_ref(), socket, step).await {
+            Ok(socket) => socket,
+            Err(TlsFailure::Failed(error)) => {
+                return Err(format!(
+                    "TLS handshake failed: {error} (this receiver runs --tls: start the \
+                     sender with --tls too)"
+                ));
+            }
+            Err(TlsFailure::TimedOut) => {
+                return Err(format!(
+                    "no TLS handshake within {:.1} s",
+                    step.as_secs_f64()
+                ));
+            }
         };
         let hello_limit = match self.access.token {
             Some(_) => MAX_HELLO_BYTES.min(self.limits.max_frame_bytes),
@@ -498,6 +492,38 @@ fn note_clock_reply(stream: &Stream, reply: &framewire_proto::ClockReply, arrive
             stream.label()
         ),
         Update::Ignored | Update::Refined => {}
+    }
+}
+
+/// Why a connection's TLS handshake did not complete (built without the
+/// `tls` feature, there is never a handshake to fail).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) enum TlsFailure {
+    Failed(std::io::Error),
+    TimedOut,
+}
+
+/// The connection's byte stream: `socket` itself without `--tls`, else the
+/// TLS session after a handshake of at most `limit`. The senders' server
+/// and the web side both start their connections here.
+pub(crate) async fn start_tls(
+    tls: Option<&TlsAcceptor>,
+    socket: TcpStream,
+    limit: Duration,
+) -> Result<Socket, TlsFailure> {
+    match tls {
+        None => Ok(Box::new(socket)),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => {
+            let _ = limit;
+            match *never {}
+        }
+        #[cfg(feature = "tls")]
+        Some(acceptor) => match within(limit, acceptor.accept(socket)).await {
+            Some(Ok(stream)) => Ok(Box::new(stream)),
+            Some(Err(error)) => Err(TlsFailure::Failed(error)),
+            None => Err(TlsFailure::TimedOut),
+        },
     }
 }
 

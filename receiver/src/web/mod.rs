@@ -34,9 +34,7 @@ use hyper::server::conn::http1;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 use crate::access::Access;
-#[cfg(feature = "tls")]
-use crate::server::within;
-use crate::server::{Socket, TlsAcceptor};
+use crate::server::{TlsAcceptor, TlsFailure, start_tls};
 use routes::Site;
 use stall::StallGuard;
 
@@ -143,20 +141,14 @@ impl WebServer {
     /// One connection: TLS if asked, then HTTP/1.1 requests until it closes.
     async fn serve(&self, socket: TcpStream, peer: SocketAddr) {
         let _ = socket.set_nodelay(true);
-        let socket: Socket = match &self.tls {
-            None => Box::new(socket),
-            #[cfg(not(feature = "tls"))]
-            Some(never) => match *never {},
-            #[cfg(feature = "tls")]
-            Some(acceptor) => match within(HEADER_TIMEOUT, acceptor.accept(socket)).await {
-                Some(Ok(stream)) => Box::new(stream),
-                Some(Err(error)) => {
-                    return log::debug!(
-                        "web connection from {peer}: TLS handshake failed: {error}"
-                    );
-                }
-                None => return log::debug!("web connection from {peer}: no TLS handshake in time"),
-            },
+        let socket = match start_tls(self.tls.as_ref(), socket, HEADER_TIMEOUT).await {
+            Ok(socket) => socket,
+            Err(TlsFailure::Failed(error)) => {
+                return log::debug!("web connection from {peer}: TLS handshake failed: {error}");
+            }
+            Err(TlsFailure::TimedOut) => {
+                return log::debug!("web connection from {peer}: no TLS handshake in time");
+            }
         };
         let site = self.site.clone();
         let served = Arc::new(AtomicUsize::new(0));
