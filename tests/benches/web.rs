@@ -34,16 +34,6 @@ struct Measured {
     decoded_fps: f64,
 }
 
-fn resident_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 fn measure(viewers: Viewers, seconds: f64, size: &str, fps: u32) -> Measured {
     let mut receiver = Process::start(
         &receiver_binary(),
@@ -106,7 +96,7 @@ fn measure(viewers: Viewers, seconds: f64, size: &str, fps: u32) -> Measured {
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (cpu_time(pid) - cpu_before).as_secs_f64();
-    let resident = resident_mib(pid);
+    let resident = receiver.resident_mib();
     let budget = receiver_metric(&url, "framewire_memory_used_bytes");
     let decoded_fps = get_json(&format!("{url}/api/streams"))["streams"][0]["decoded_fps"]
         .as_f64()
