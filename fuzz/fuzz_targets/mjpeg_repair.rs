@@ -3,7 +3,7 @@
 //! repaired frame must be a JPEG with a header and an end marker.
 #![no_main]
 
-use framewire_sender::capture::mjpeg_repair::repair;
+use framewire_sender::capture::v4l2::mjpeg_repair::repair;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

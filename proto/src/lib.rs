@@ -8,10 +8,12 @@
 //! the framing [`codec`] over async readers and writers (a connection read
 //! and written at once through [`duplex`]), and the small pieces
 //! both binaries' pipelines share: the [`slot`] that joins stages without
-//! queueing, the [`shutdown`] signal, [`jpeg`] header helpers and the [`auth`] token. It does no
+//! queueing, the [`shutdown`] signal, [`jpeg`] header helpers, the [`bands`] of
+//! a JPEG cut by its restart markers and the [`auth`] token. It does no
 //! networking and no image coding itself.
 
 pub mod auth;
+pub mod bands;
 pub mod codec;
 pub mod duplex;
 pub mod jpeg;

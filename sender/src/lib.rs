@@ -1,12 +1,13 @@
 //! The stages of framewire's sender, as a library: the `framewire-sender`
 //! binary wires them together, and the benchmarks measure them one by one.
 //!
-//! [`capture`] makes pictures (test pattern, files), [`encode`] turns them
-//! into JPEG frames, [`transport`] sends frames to a receiver (over [`tls`]
+//! [`capture`] makes pictures (test pattern, files, cameras), [`pipeline`]
+//! decides which of them [`encoder`] turns into JPEG frames and in what order, [`transport`] sends frames to a receiver (over [`tls`]
 //! when asked), and [`stats`] counts what happened. Nothing here parses a command line.
 
 pub mod capture;
-pub mod encode;
+pub mod encoder;
+pub mod pipeline;
 pub mod stats;
 pub mod tls;
 pub mod transport;

@@ -20,10 +20,12 @@ use framewire_proto::shutdown::StopSignal;
 use framewire_sender::capture::file::FileSource;
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::capture::same_frames::SameFrameFilter;
-use framewire_sender::capture::v4l2::negotiate::{PixelFormat, Request};
+use framewire_sender::capture::v4l2::format::PixelFormat;
+use framewire_sender::capture::v4l2::negotiate::Request;
 use framewire_sender::capture::v4l2::{CameraSettings, V4l2Source, device};
 use framewire_sender::capture::{Pacer, Source};
-use framewire_sender::encode::{EncodeStage, JpegEncoder, QualityMode};
+use framewire_sender::encoder::{JpegEncoder, QualityMode};
+use framewire_sender::pipeline::Pipeline;
 use framewire_sender::stats::SenderStats;
 use framewire_sender::tls;
 use framewire_sender::transport::Transport;
@@ -52,10 +54,11 @@ struct Args {
     /// finds the same camera after a replug [default: the first camera].
     #[arg(long, env = "FRAMEWIRE_DEVICE", value_name = "PATH")]
     device: Option<PathBuf>,
-    /// Camera pixel format; `auto` prefers MJPEG (passed through, no work
-    /// on the board), else the best raw format, encoded with mozjpeg.
-    #[arg(long, env = "FRAMEWIRE_FORMAT", value_enum, default_value_t = FormatArg::Auto)]
-    format: FormatArg,
+    /// Camera pixel format [default: MJPEG if the camera has it (passed
+    /// through, no work on the board), else the cheapest raw format to
+    /// encode].
+    #[arg(long, env = "FRAMEWIRE_FORMAT", value_enum)]
+    format: Option<PixelFormat>,
     /// Sets a camera control at start, e.g. `--ctrl brightness=140`
     /// (repeatable; names as `--list-devices` shows them).
     #[arg(long = "ctrl", env = "FRAMEWIRE_CTRL", value_name = "NAME=VALUE", value_delimiter = ',', value_parser = parse_control)]
@@ -111,6 +114,11 @@ struct Args {
     /// [default: the number of cores].
     #[arg(long, env = "FRAMEWIRE_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: Option<u16>,
+    /// Bands each raw picture is cut into and encoded at once, joined into
+    /// one standard JPEG with restart markers [default: the number of
+    /// cores; small pictures get fewer]. MJPEG is passed through as it is.
+    #[arg(long, env = "FRAMEWIRE_SLICES", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    slices: Option<u16>,
     /// The receiver's token (its --token), presented when connecting.
     #[arg(
         long,
@@ -158,33 +166,6 @@ enum SourceKind {
     Pattern,
     /// A recorded file (`--input`), paced by `--fps`.
     File,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum FormatArg {
-    Auto,
-    Mjpeg,
-    Yuyv,
-    Uyvy,
-    Nv12,
-    Yu12,
-    Grey,
-    Rgb24,
-}
-
-impl FormatArg {
-    fn pixel_format(self) -> Option<PixelFormat> {
-        Some(match self {
-            FormatArg::Auto => return None,
-            FormatArg::Mjpeg => PixelFormat::Mjpeg,
-            FormatArg::Yuyv => PixelFormat::Yuyv,
-            FormatArg::Uyvy => PixelFormat::Uyvy,
-            FormatArg::Nv12 => PixelFormat::Nv12,
-            FormatArg::Yu12 => PixelFormat::Yu12,
-            FormatArg::Grey => PixelFormat::Grey,
-            FormatArg::Rgb24 => PixelFormat::Rgb24,
-        })
-    }
 }
 
 /// `NAME=VALUE` of `--ctrl`.
@@ -270,15 +251,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut source = open_source(&args, &stats, &stop)?;
     let (frames_out, frames_in) = latest_slot();
     let drops = frames_out.drop_counter();
-    let workers = args.workers.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        usize::from,
-    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = args.workers.map_or(cores, usize::from);
+    let slices = args.slices.map_or(cores, usize::from);
 
     std::thread::scope(|scope| {
         let encoding = scope.spawn(|| {
-            let mut stage = EncodeStage {
-                encoder: JpegEncoder::new(args.quality).with_mode(args.quality_mode),
+            let mut stage = Pipeline {
+                encoder: JpegEncoder::new(args.quality)
+                    .with_mode(args.quality_mode)
+                    .with_slices(slices),
                 workers,
                 stream_name: stream_name.clone(),
                 frame_limit: args.frames,
@@ -345,7 +327,7 @@ fn open_source(
         let settings = CameraSettings {
             path,
             request: Request {
-                format: args.format.pixel_format(),
+                format: args.format,
                 width: args.size.width,
                 height: args.size.height,
                 fps: args.fps,

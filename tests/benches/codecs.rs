@@ -14,7 +14,7 @@ use framewire_proto::codec::{DEFAULT_MAX_MESSAGE_BYTES, FrameReader, write_frame
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::capture::{ChromaSampling, PlanarImage};
-use framewire_sender::encode::JpegEncoder;
+use framewire_sender::encoder::JpegEncoder;
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 const QUALITY: u8 = 80;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use framewire_sender::capture::pattern::PatternSource;
-use framewire_sender::encode::JpegEncoder;
+use framewire_sender::encoder::JpegEncoder;
 use framewire_tests::bench::{flag, number_before, option};
 use framewire_tests::{Process, listening_address, receiver_binary, start_sender};
 use serde::Serialize;

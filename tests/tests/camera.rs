@@ -310,12 +310,13 @@ fn play_quirky_mjpeg_camera(stop: &std::sync::atomic::AtomicBool) -> usize {
     use std::io::Write;
     use v4l::video::Output;
 
-    let jpeg = framewire_sender::encode::JpegEncoder::new(80)
+    let jpeg = framewire_sender::encoder::JpegEncoder::new(80)
         .encode(&framewire_sender::capture::pattern::PatternSource::still(
             640, 480,
         ))
         .unwrap();
-    let without_tables = framewire_sender::capture::mjpeg_repair::without_huffman_tables(&jpeg);
+    let without_tables =
+        framewire_sender::capture::v4l2::mjpeg_repair::without_huffman_tables(&jpeg);
     assert!(without_tables.len() + 400 < jpeg.len());
     let mut padded = without_tables.clone();
     padded.resize(without_tables.len() + 3000, 0);

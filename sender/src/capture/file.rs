@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn mjpeg_frames_pass_through_byte_for_byte() {
-        let encoder = crate::encode::JpegEncoder::new(80);
+        let encoder = crate::encoder::JpegEncoder::new(80);
         let jpegs: Vec<Vec<u8>> = [40u8, 160]
             .iter()
             .map(|&luma| {

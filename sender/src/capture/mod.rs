@@ -9,9 +9,7 @@
 //! repeated ones ([`same_frames`]).
 
 pub mod file;
-pub mod mjpeg_repair;
 pub mod pattern;
-pub mod raw;
 pub mod same_frames;
 pub mod v4l2;
 
@@ -70,6 +68,15 @@ impl PlanarImage {
             strides: [luma.0, chroma.0, chroma.0],
         }
     }
+}
+
+/// Full-range BT.601 YCbCr, as JPEG (JFIF) defines it, of an RGB colour.
+pub fn rgb_to_ycbcr([r, g, b]: [u8; 3]) -> [u8; 3] {
+    let (r, g, b) = (r as f32, g as f32, b as f32);
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let cb = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
+    let cr = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
+    [y, cb, cr].map(|v| v.round().clamp(0.0, 255.0) as u8)
 }
 
 /// A picture as a source delivers it.

@@ -7,8 +7,7 @@
 //! obvious on screen. The pattern is drawn directly in YCbCr: the bars are
 //! drawn once, and each frame only redraws the grey band's luma.
 
-use super::raw::rgb_to_ycbcr;
-use super::{ChromaSampling, Picture, PlanarImage, RawFrame, Source};
+use super::{ChromaSampling, Picture, PlanarImage, RawFrame, Source, rgb_to_ycbcr};
 
 /// The colour bars, left to right, as RGB.
 pub const BARS: [[u8; 3]; 8] = [

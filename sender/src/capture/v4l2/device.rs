@@ -20,8 +20,9 @@ use v4l::framesize::FrameSizeEnum;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Fraction};
 
-use super::negotiate::{Choice, Interval, Offer, PixelFormat, format_fps};
-use crate::capture::raw::RawLayout;
+use super::format::PixelFormat;
+use super::negotiate::{Choice, Interval, Offer, format_fps};
+use super::raw::RawLayout;
 
 /// Sizes offered by "stepwise" drivers are reduced to these common ones
 /// (plus the size asked for), so the list stays short and readable.

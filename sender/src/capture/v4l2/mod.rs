@@ -3,8 +3,8 @@
 //! [`V4l2Source`] opens the device, applies `--ctrl` settings, chooses a
 //! mode with [`negotiate`], and streams through [`stream::MappedStream`],
 //! which always hands out the newest frame. MJPEG frames are repaired
-//! ([`crate::capture::mjpeg_repair`]) and passed through; raw frames are
-//! rearranged into planes ([`crate::capture::raw`]) for the encoder. Each
+//! ([`mjpeg_repair`]) and passed through; raw frames are
+//! rearranged into planes ([`raw`]) for the encoder. Each
 //! frame's capture time comes from the driver's monotonic timestamp,
 //! converted to Unix time with one offset measured when streaming starts.
 //!
@@ -17,7 +17,10 @@
 //! fatal error, because no amount of waiting fixes a wrong setting.
 
 pub mod device;
+pub mod format;
+pub mod mjpeg_repair;
 pub mod negotiate;
+pub mod raw;
 pub mod stream;
 
 use std::path::PathBuf;
@@ -29,10 +32,11 @@ use framewire_proto::shutdown::StopSignal;
 use framewire_proto::unix_time_us;
 
 use self::device::{Mode, describe_rate};
-use self::negotiate::{PixelFormat, Request};
+use self::format::PixelFormat;
+use self::mjpeg_repair::Rejected;
+use self::negotiate::Request;
 use self::stream::{FrameInfo, MappedStream};
-use super::mjpeg_repair::{self, Rejected};
-use super::{Picture, RawFrame, Source, raw};
+use super::{Picture, RawFrame, Source};
 use crate::stats::SenderStats;
 
 /// Buffers mapped from the driver: one being read, the rest being filled.

@@ -10,8 +10,8 @@
 
 use anyhow::bail;
 
-use super::v4l2::negotiate::PixelFormat;
-use super::{ChromaSampling, PlanarImage};
+use super::format::PixelFormat;
+use crate::capture::{ChromaSampling, PlanarImage, rgb_to_ycbcr};
 
 /// How a raw buffer is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,19 +165,10 @@ fn pad_edges(plane: &mut [u8], stride: usize, width: usize, height: usize) {
     }
 }
 
-/// Full-range BT.601 YCbCr, as JPEG (JFIF) defines it, of an RGB colour.
-pub fn rgb_to_ycbcr([r, g, b]: [u8; 3]) -> [u8; 3] {
-    let (r, g, b) = (r as f32, g as f32, b as f32);
-    let y = 0.299 * r + 0.587 * g + 0.114 * b;
-    let cb = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
-    let cr = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
-    [y, cb, cr].map(|v| v.round().clamp(0.0, 255.0) as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::JpegEncoder;
+    use crate::encoder::JpegEncoder;
 
     const WIDTH: usize = 320;
     const HEIGHT: usize = 240;

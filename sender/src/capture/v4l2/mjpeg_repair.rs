@@ -183,7 +183,7 @@ static STANDARD_TABLES_SEGMENT: LazyLock<Vec<u8>> = LazyLock::new(|| {
 mod tests {
     use super::*;
     use crate::capture::pattern::PatternSource;
-    use crate::encode::JpegEncoder;
+    use crate::encoder::JpegEncoder;
 
     fn camera_jpeg() -> Vec<u8> {
         JpegEncoder::new(80)

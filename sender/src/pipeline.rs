@@ -1,33 +1,28 @@
-//! The capture thread and the JPEG encoder workers, and mozjpeg encoding.
+//! The capture thread and the encoder workers: which picture gets encoded,
+//! and in what order frames leave.
 //!
-//! One capture thread takes pictures from the source only when an encoder
-//! worker is free to take them, so nothing waits in a queue and every
-//! picture encoded is the newest the source has; while all workers are
-//! busy, a camera's stale frames are given back to the driver. `--workers`
-//! encoders run in parallel, each frame tagged with a ticket in capture
-//! order, and a finished frame waits for the ones before it, so frames
-//! leave in capture order. They go into the transport's latest-frame slot,
-//! where a newer frame replaces one the network had no time to send.
-//!
-//! The encoder feeds mozjpeg the YCbCr planes directly (its raw-data
-//! interface), so no colour conversion happens on the board, and uses
-//! mozjpeg's fastest profile: baseline, no trellis, no optimised Huffman
-//! tables. mozjpeg's own defaults (progressive, trellis) make files about 45 %
-//! smaller but cost ~25x the time per frame, which no live stream can afford.
-//! Encoding never panics outward: libjpeg errors become `Err`.
+//! One capture thread takes pictures from the source (paced when the source
+//! has no clock of its own, repeated pictures skipped with
+//! `--drop-same-frames`) only when an encoder worker is free to take them,
+//! so nothing waits in a queue and every picture encoded is the newest the
+//! source has; while all workers are busy, a camera's stale frames are given
+//! back to the driver. `--workers` encoders run in parallel, each frame
+//! tagged with a ticket in capture order, and a finished frame waits for the
+//! ones before it, so frames leave in capture order. They go into the
+//! transport's latest-frame slot, where a newer frame replaces one the
+//! network had no time to send. How a picture becomes a JPEG is the
+//! [`crate::encoder`]'s business; a camera's JPEG is passed through.
 
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow};
 use framewire_proto::Frame;
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotSender;
-use mozjpeg::{ColorSpace, Compress};
 
 use crate::capture::same_frames::SameFrameFilter;
-use crate::capture::{ChromaSampling, Pacer, Picture, PlanarImage, RawFrame, Source};
+use crate::capture::{Pacer, Picture, RawFrame, Source};
+use crate::encoder::JpegEncoder;
 use crate::stats::SenderStats;
 
 /// How often the capture thread, waiting for a free worker, gives a
@@ -35,7 +30,7 @@ use crate::stats::SenderStats;
 const DRAIN_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Where and how capture and encoding run.
-pub struct EncodeStage<'a> {
+pub struct Pipeline<'a> {
     pub encoder: JpegEncoder,
     /// Encoder threads; frames still leave in capture order.
     pub workers: usize,
@@ -50,7 +45,7 @@ pub struct EncodeStage<'a> {
     pub stop: &'a StopSignal,
 }
 
-impl EncodeStage<'_> {
+impl Pipeline<'_> {
     /// Takes pictures from `source`, encodes each and puts it in `output`,
     /// until stopped, the frame limit is reached or the source fails.
     /// A picture that fails to encode is logged, counted and skipped.
@@ -266,173 +261,4 @@ fn encode_worker(
     }
     handoff.lock().live_workers -= 1;
     handoff.changed.notify_all();
-}
-
-/// What the encoder optimises for (`--quality-mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum QualityMode {
-    /// mozjpeg's fastest settings: the least CPU per frame.
-    #[default]
-    Fast,
-    /// Optimised Huffman tables: smaller frames for a second pass per frame.
-    Small,
-}
-
-#[derive(Clone)]
-pub struct JpegEncoder {
-    quality: u8,
-    mode: QualityMode,
-}
-
-impl JpegEncoder {
-    /// An encoder at `quality` (1-100; 80 is a good default for live video).
-    pub fn new(quality: u8) -> JpegEncoder {
-        JpegEncoder {
-            quality: quality.clamp(1, 100),
-            mode: QualityMode::Fast,
-        }
-    }
-
-    pub fn with_mode(self, mode: QualityMode) -> JpegEncoder {
-        JpegEncoder { mode, ..self }
-    }
-
-    /// Encodes a picture into a baseline JPEG with the picture's subsampling.
-    pub fn encode(&self, image: &PlanarImage) -> anyhow::Result<Vec<u8>> {
-        let (quality, mode) = (self.quality, self.mode);
-        panic::catch_unwind(AssertUnwindSafe(|| encode_planes(image, quality, mode))).map_err(
-            |panic| {
-                let reason = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown error");
-                anyhow!(
-                    "mozjpeg failed on a {}x{} picture: {reason}",
-                    image.width,
-                    image.height
-                )
-            },
-        )?
-    }
-}
-
-fn encode_planes(image: &PlanarImage, quality: u8, mode: QualityMode) -> anyhow::Result<Vec<u8>> {
-    let mut compress = Compress::new(ColorSpace::JCS_YCbCr);
-    // The fastest profile resets every setting, quality included: set it first.
-    compress.set_fastest_defaults();
-    compress.set_optimize_coding(mode == QualityMode::Small);
-    compress.set_quality(quality as f32);
-    compress.set_size(image.width as usize, image.height as usize);
-    let chroma_pixel = match image.sampling {
-        ChromaSampling::Yuv420 => (2, 2),
-        ChromaSampling::Yuv422 => (2, 1),
-    };
-    compress.set_chroma_sampling_pixel_sizes(chroma_pixel, chroma_pixel);
-    compress.set_raw_data_in(true);
-    let estimate = image.width as usize * image.height as usize / 4;
-    let mut started = compress
-        .start_compress(Vec::with_capacity(estimate))
-        .context("mozjpeg could not start")?;
-    let planes = [
-        image.planes[0].as_slice(),
-        image.planes[1].as_slice(),
-        image.planes[2].as_slice(),
-    ];
-    if !started.write_raw_data(&planes) {
-        return Err(anyhow!("mozjpeg took fewer rows than the picture has"));
-    }
-    started
-        .finish()
-        .context("mozjpeg could not finish the JPEG")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::capture::pattern::{BARS, PatternSource};
-
-    fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
-        let decompress = mozjpeg::Decompress::new_mem(jpeg).unwrap();
-        let mut rgb = decompress.rgb().unwrap();
-        let (w, h) = (rgb.width(), rgb.height());
-        let pixels: Vec<[u8; 3]> = rgb.read_scanlines().unwrap();
-        (w, h, pixels.concat())
-    }
-
-    #[test]
-    fn the_pattern_encodes_to_a_baseline_jpeg_with_its_colours() {
-        for (w, h) in [(640, 480), (1920, 1080), (1001, 17)] {
-            let jpeg = JpegEncoder::new(90)
-                .encode(&PatternSource::still(w, h))
-                .unwrap();
-            let header = framewire_proto::jpeg::read_header(&jpeg).unwrap();
-            assert_eq!((header.width, header.height), (w, h));
-            assert!(!header.progressive, "fastest profile is baseline");
-            let (dw, dh, rgb) = decode_rgb(&jpeg);
-            assert_eq!((dw, dh), (w as usize, h as usize));
-            if h < 100 {
-                continue;
-            }
-            for (bar, expected) in BARS.iter().enumerate() {
-                let x = (bar * 2 + 1) * w as usize / 16;
-                let y = h as usize / 3;
-                let got = &rgb[(y * w as usize + x) * 3..][..3];
-                for channel in 0..3 {
-                    let difference = (got[channel] as i32 - expected[channel] as i32).abs();
-                    assert!(
-                        difference <= 6,
-                        "bar {bar} at {w}x{h}: {got:?} vs {expected:?}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn full_height_chroma_encodes_as_4_2_2_with_its_colours() {
-        let mut image = PlanarImage::new(64, 32, ChromaSampling::Yuv422);
-        // Top half red, bottom half blue: only full-height chroma keeps the edge sharp.
-        let red = crate::capture::raw::rgb_to_ycbcr([255, 0, 0]);
-        let blue = crate::capture::raw::rgb_to_ycbcr([0, 0, 255]);
-        for (plane, stride) in image.strides.into_iter().enumerate() {
-            for (row, line) in image.planes[plane].chunks_exact_mut(stride).enumerate() {
-                line.fill(if row < 16 { red[plane] } else { blue[plane] });
-            }
-        }
-        let jpeg = JpegEncoder::new(95).encode(&image).unwrap();
-        let (_, _, rgb) = decode_rgb(&jpeg);
-        let at = |x: usize, y: usize| &rgb[(y * 64 + x) * 3..][..3];
-        assert!(
-            at(10, 15)[0] > 200 && at(10, 15)[2] < 60,
-            "red above: {:?}",
-            at(10, 15)
-        );
-        assert!(
-            at(10, 16)[2] > 200 && at(10, 16)[0] < 60,
-            "blue below: {:?}",
-            at(10, 16)
-        );
-    }
-
-    #[test]
-    fn quality_trades_size_for_fidelity() {
-        let picture = PatternSource::still(640, 480);
-        let small = JpegEncoder::new(20).encode(&picture).unwrap();
-        let large = JpegEncoder::new(95).encode(&picture).unwrap();
-        assert!(small.len() < large.len());
-        let optimised = JpegEncoder::new(95)
-            .with_mode(QualityMode::Small)
-            .encode(&picture)
-            .unwrap();
-        assert!(optimised.len() < large.len());
-    }
-
-    #[test]
-    fn a_picture_with_missing_rows_is_an_error_not_a_panic() {
-        let mut image = PlanarImage::new(64, 64, ChromaSampling::Yuv420);
-        image.planes[0].truncate(10);
-        let error = JpegEncoder::new(80).encode(&image).unwrap_err();
-        assert!(error.to_string().contains("64x64"), "{error}");
-    }
 }
