@@ -1,21 +1,32 @@
-//! The receiver's decode path (header check, pixel limit, zune-jpeg to
-//! RGBA) on arbitrary images.
+//! The receiver's decode paths on arbitrary images: the header check and
+//! pixel limit, then both decoders a stream can use: libjpeg-turbo to
+//! planes (banded on a pool of two threads when the restart markers allow
+//! it) and zune-jpeg to RGBA.
 #![no_main]
 
-use std::sync::Once;
+use std::sync::{LazyLock, Once};
 
-use framewire_receiver::decode::decode_rgba;
+use framewire_receiver::decode::{decode_picture, decode_rgba};
+use framewire_receiver::decode_pool::DecodePool;
+use framewire_receiver::picture::{Picture, Pixels};
 use libfuzzer_sys::fuzz_target;
 
 static DEFAULT_PANIC_HOOK: Once = Once::new();
+static POOL: LazyLock<DecodePool> = LazyLock::new(|| DecodePool::new(2));
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on any panic, even one the code catches; the
-    // decode path catches zune-jpeg's panics on purpose, so restore the
-    // default hook: a panic that escapes still ends the run as a crash.
+    // decode path catches the decoders' panics (and libjpeg's errors, which
+    // unwind) on purpose, so restore the default hook: a panic that escapes
+    // still ends the run as a crash.
     DEFAULT_PANIC_HOOK.call_once(|| drop(std::panic::take_hook()));
     let mut rgba = Vec::new();
     if let Ok((width, height)) = decode_rgba(data, 1024 * 1024, &mut rgba) {
         assert_eq!(rgba.len(), width as usize * height as usize * 4);
+    }
+    let mut pixels = Pixels::default();
+    if let Ok((width, height)) = decode_picture(data, 1024 * 1024, &mut pixels, &POOL) {
+        let picture = Picture { width, height, pixels };
+        assert_eq!(picture.to_rgba().len(), width as usize * height as usize * 4);
     }
 });

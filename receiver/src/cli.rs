@@ -14,6 +14,7 @@ use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::access::{Access, Network};
 use crate::admission::PendingLimits;
 use crate::budget::{DEFAULT_MAX_MEMORY, MemoryBudget};
+use crate::decode_pool::DecodePool;
 use crate::server::Limits;
 
 const MIB: usize = 1024 * 1024;
@@ -112,6 +113,11 @@ pub struct Args {
     /// a frame that would go over it is refused and counted.
     #[arg(long, default_value_t = (DEFAULT_MAX_MEMORY / MIB) as u64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(16..=1 << 30))]
     pub max_memory: u64,
+    /// Threads that decode the bands of one picture at once, shared by all
+    /// streams (a JPEG with restart markers on MCU rows is cut into bands;
+    /// others are decoded whole) [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub decode_threads: Option<u64>,
 }
 
 impl Args {
@@ -131,6 +137,13 @@ impl Args {
             allowed: self.allow.clone(),
             token: load_token(self.token.as_deref(), self.token_file.as_deref())?,
         })
+    }
+
+    /// The shared band decoders of `--decode-threads`.
+    pub fn decode_pool(&self) -> Arc<DecodePool> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = self.decode_threads.map_or(cores, |n| n as usize);
+        Arc::new(DecodePool::new(threads))
     }
 
     /// The memory budget of `--max-memory`.

@@ -15,7 +15,7 @@ use anyhow::Context;
 
 use crate::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use crate::files::{create_new_file, safe_stem, utc_stamp};
-use crate::picture::Picture;
+use crate::picture::{Picture, Pixels};
 use crate::stream::Stream;
 
 /// Writes `picture` as an 8-bit RGBA PNG.
@@ -46,7 +46,7 @@ fn write_png_to(file: File, path: &Path, picture: &Picture) -> anyhow::Result<()
     encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header()?;
     writer
-        .write_image_data(&picture.rgba)
+        .write_image_data(&picture.to_rgba())
         .with_context(|| format!("cannot write {}", path.display()))?;
     writer.finish()?;
     Ok(())
@@ -59,10 +59,14 @@ pub fn save_last_picture(directory: &Path, stream: &Stream) -> anyhow::Result<Op
     let Some(newest) = stream.newest() else {
         return Ok(None);
     };
-    let mut picture = Picture::default();
-    (picture.width, picture.height) =
-        decode_rgba(&newest.jpeg, DEFAULT_MAX_PIXELS, &mut picture.rgba)
-            .with_context(|| format!("the last picture of {} does not decode", stream.label()))?;
+    let mut rgba = Vec::new();
+    let (width, height) = decode_rgba(&newest.jpeg, DEFAULT_MAX_PIXELS, &mut rgba)
+        .with_context(|| format!("the last picture of {} does not decode", stream.label()))?;
+    let picture = Picture {
+        width,
+        height,
+        pixels: Pixels::Rgba(rgba),
+    };
     std::fs::create_dir_all(directory)
         .with_context(|| format!("cannot create {}", directory.display()))?;
     let path = directory.join(file_name(stream.id(), &stream.name()));
@@ -98,7 +102,7 @@ mod tests {
         let picture = Picture {
             width: 3,
             height: 2,
-            rgba: (0..24).collect(),
+            pixels: Pixels::Rgba((0..24).collect()),
         };
         let path = std::env::temp_dir().join(format!(
             "framewire-snapshot-test-{}.png",
@@ -110,6 +114,6 @@ mod tests {
         let mut pixels = vec![0; reader.output_buffer_size()];
         reader.next_frame(&mut pixels).unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(pixels, picture.rgba);
+        assert_eq!(pixels, picture.to_rgba());
     }
 }

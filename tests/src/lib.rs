@@ -7,10 +7,12 @@
 //! starts its own processes on ports the kernel picks, so tests can run in
 //! parallel. [`browser`] is headless Chromium over WebDriver, [`link`] the VM's impaired network, [`xvfb`] a private X
 //! server, [`wine`] the Windows machine that runs the receiver's Windows
-//! build, [`web`] the receiver's web side as a client sees it, [`bench`] what only the benchmarks need.
+//! build, [`web`] the receiver's web side as a client sees it, [`content`]
+//! camera-like clips made with ffmpeg, [`bench`] what only the benchmarks need.
 
 pub mod bench;
 pub mod browser;
+pub mod content;
 pub mod link;
 pub mod web;
 pub mod wine;

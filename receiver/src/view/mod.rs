@@ -36,7 +36,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::decode::PictureSink;
 use crate::liveness::{Status, stale_after};
-use crate::picture::Picture;
+use crate::picture::{Picture, Pixels};
 use crate::snapshot;
 use crate::stream::Stream;
 pub use keys::KEYS_HELP;
@@ -397,20 +397,27 @@ impl App {
             let tile = &mut self.tiles[index];
             if tile.unshown && tile.picture.width > 0 {
                 let (width, height) = (tile.picture.width, tile.picture.height);
-                if tile
-                    .texture
-                    .as_ref()
-                    .is_none_or(|t| (t.width, t.height) != (width, height))
-                {
-                    tile.texture = Some(gpu.renderer.create_image(
-                        &gpu.surface.device,
-                        width,
-                        height,
-                    ));
+                let chroma_step = match &tile.picture.pixels {
+                    Pixels::Rgba(_) => None,
+                    Pixels::YCbCr(planes) => Some(planes.chroma_step),
+                };
+                if tile.texture.as_ref().is_none_or(|t| {
+                    (t.width, t.height, t.chroma_step) != (width, height, chroma_step)
+                }) {
+                    let device = &gpu.surface.device;
+                    tile.texture = Some(match chroma_step {
+                        None => gpu.renderer.create_image(device, width, height),
+                        Some(step) => gpu
+                            .renderer
+                            .create_planar_image(device, width, height, step),
+                    });
                 }
                 if let Some(texture) = &tile.texture {
-                    gpu.renderer
-                        .upload(&gpu.surface.queue, texture, &tile.picture.rgba);
+                    let queue = &gpu.surface.queue;
+                    match &tile.picture.pixels {
+                        Pixels::Rgba(rgba) => gpu.renderer.upload(queue, texture, rgba),
+                        Pixels::YCbCr(planes) => gpu.renderer.upload_planes(queue, texture, planes),
+                    }
                 }
             }
             let picture = layout::fit(tile.picture.width, tile.picture.height, tile_rect);

@@ -3,18 +3,28 @@
 // bigger triangle), sampled with linear filtering. When the picture is shrunk
 // over twice (taps > 1) each screen pixel averages taps x taps bilinear samples spread
 // over its footprint, so a 1080p stream in a small tile stays smooth rather
-// than shimmering. Brightness dims stale pictures.
+// than shimmering. Brightness dims stale pictures. A picture in YCbCr planes
+// (luma in `picture`, chroma in `blue` and `red`, each one byte a sample)
+// has its chroma upsampled by the same linear filter and is converted to RGB
+// here, as JPEG (JFIF) defines it: full-range BT.601.
 
 struct Params {
     brightness: f32,
     taps_x: u32,
     taps_y: u32,
-    _padding: u32,
+    // 1: YCbCr planes; 0: RGBA in `picture`.
+    planar: u32,
+    // The part of the chroma textures the picture covers (below 1 when a
+    // picture of odd size leaves a half-used last chroma sample).
+    chroma_scale: vec2<f32>,
+    _padding: vec2<f32>,
 }
 
 @group(0) @binding(0) var picture: texture_2d<f32>;
 @group(0) @binding(1) var picture_sampler: sampler;
 @group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(3) var blue: texture_2d<f32>;
+@group(0) @binding(4) var red: texture_2d<f32>;
 
 struct VertexOutput {
     @builtin(position) position: vec4<f32>,
@@ -31,11 +41,25 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOutput {
     return out;
 }
 
+// The picture's colour at `uv`, from RGBA or from its planes.
+fn sample(uv: vec2<f32>) -> vec4<f32> {
+    let first = textureSampleLevel(picture, picture_sampler, uv, 0.0);
+    if params.planar == 0u {
+        return first;
+    }
+    let chroma_uv = uv * params.chroma_scale;
+    let cb = textureSampleLevel(blue, picture_sampler, chroma_uv, 0.0).r - 128.0 / 255.0;
+    let cr = textureSampleLevel(red, picture_sampler, chroma_uv, 0.0).r - 128.0 / 255.0;
+    let y = first.r;
+    let rgb = vec3<f32>(y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb);
+    return vec4<f32>(clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0);
+}
+
 @fragment
 fn fs_main(in: VertexOutput) -> @location(0) vec4<f32> {
     var colour: vec4<f32>;
     if params.taps_x == 1u && params.taps_y == 1u {
-        colour = textureSample(picture, picture_sampler, in.uv);
+        colour = sample(in.uv);
     } else {
         let footprint = vec2<f32>(dpdx(in.uv.x), dpdy(in.uv.y));
         var sum = vec4<f32>(0.0);
@@ -43,7 +67,7 @@ fn fs_main(in: VertexOutput) -> @location(0) vec4<f32> {
             for (var x = 0u; x < params.taps_x; x++) {
                 let offset = (vec2<f32>(f32(x), f32(y)) + 0.5)
                     / vec2<f32>(f32(params.taps_x), f32(params.taps_y)) - 0.5;
-                sum += textureSampleLevel(picture, picture_sampler, in.uv + offset * footprint, 0.0);
+                sum += sample(in.uv + offset * footprint);
             }
         }
         colour = sum / f32(params.taps_x * params.taps_y);

@@ -1,4 +1,4 @@
-//! Decoding JPEG frames into RGBA pixels, one thread per stream.
+//! Decoding JPEG frames into pictures, one thread per stream.
 //!
 //! Each stream's decoder takes the newest frame from its slot (frames that
 //! were replaced before it got to them are never decoded) and checks, before
@@ -6,11 +6,19 @@
 //! under the pixel limit, its image data is long enough to cover that many
 //! pixels (a 230-byte "8K picture" is a truncated frame, not 132 MB of
 //! zeros), a progressive one has at most [`MAX_SCANS`] scans, and the memory
-//! budget has room for the picture. Then it decodes with zune-jpeg straight
-//! to RGBA and hands the picture to its [`PictureSink`], if there is one. A
+//! budget has room for the picture. Then it decodes a colour picture with
+//! libjpeg-turbo to its YCbCr planes (`planar`, feature `turbo`: no chroma
+//! upsampling or colour conversion on the CPU), cut into bands decoded at
+//! once on the shared [`DecodePool`] when its restart markers fall on MCU
+//! rows (a sliced sender's, or a camera's that writes DRI), and anything
+//! else with zune-jpeg to RGBA, and hands the picture to its
+//! [`PictureSink`], if there is one. A
 //! frame that does not decode is logged, counted and skipped; the stream goes
 //! on. When the connection's slot closes, the decoder finishes the frame it
 //! holds and ends, releasing everything. It does not read sockets or draw.
+
+#[cfg(feature = "turbo")]
+mod planar;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -26,7 +34,8 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::budget::{Charge, MemoryBudget};
-use crate::picture::Picture;
+use crate::decode_pool::DecodePool;
+use crate::picture::{Picture, Pixels};
 use crate::stream::{Newest, Stream, worth_a_log_line};
 
 /// The default limit on a decoded picture: 8K UHD, about 33 megapixels.
@@ -158,33 +167,95 @@ pub fn decode_memory(header: &JpegInfo) -> (usize, usize) {
     (pixels * 4, working)
 }
 
-/// Checks `jpeg` with [`check_claims`] and decodes it into `rgba`, resized
-/// as needed; returns its size. (The stream's decoder also charges the
-/// budget between the two.)
+/// Checks `jpeg` with [`check_claims`] and decodes it whole into `rgba`,
+/// resized as needed; returns its size. (The stream's decoder also charges
+/// the budget between the two.)
 pub fn decode_rgba(
     jpeg: &[u8],
     max_pixels: u64,
     rgba: &mut Vec<u8>,
 ) -> Result<(u32, u32), DecodeError> {
     let header = check_claims(jpeg, max_pixels)?;
-    decode_checked(jpeg, &header, rgba)
+    decode_whole(jpeg, &header, rgba)
 }
 
-/// Decodes `jpeg`, whose claims `header` holds, into `rgba`.
+/// Checks `jpeg` with [`check_claims`] and decodes it as the stream
+/// decoders do: to YCbCr planes where it can (in bands on `pool` when the
+/// JPEG's restart markers allow it), else to RGBA.
+pub fn decode_picture(
+    jpeg: &[u8],
+    max_pixels: u64,
+    pixels: &mut Pixels,
+    pool: &DecodePool,
+) -> Result<(u32, u32), DecodeError> {
+    let header = check_claims(jpeg, max_pixels)?;
+    decode_checked(jpeg, &header, pixels, pool)
+}
+
+/// Decodes `jpeg`, whose claims `header` holds, into `pixels`, reusing
+/// their buffers where it can.
 fn decode_checked(
+    jpeg: &[u8],
+    header: &JpegInfo,
+    pixels: &mut Pixels,
+    pool: &DecodePool,
+) -> Result<(u32, u32), DecodeError> {
+    #[cfg(feature = "turbo")]
+    if let Some(chroma_step) = planar::takes(jpeg) {
+        if !matches!(pixels, Pixels::YCbCr(_)) {
+            *pixels = Pixels::YCbCr(crate::picture::Planes::default());
+        }
+        let Pixels::YCbCr(planes) = pixels else {
+            unreachable!("just made planes")
+        };
+        let size = planar::decode(jpeg, chroma_step, planes, pool)?;
+        if size != (header.width, header.height) || !planes.fit(size.0, size.1) {
+            return Err(DecodeError::Corrupt(format!(
+                "decoded planes do not hold the {}x{} picture its header claims",
+                header.width, header.height
+            )));
+        }
+        return Ok(size);
+    }
+    let _ = pool; // without libjpeg-turbo every picture is decoded whole
+    if !matches!(pixels, Pixels::Rgba(_)) {
+        *pixels = Pixels::Rgba(Vec::new());
+    }
+    let Pixels::Rgba(rgba) = pixels else {
+        unreachable!("just made RGBA")
+    };
+    decode_whole(jpeg, header, rgba)
+}
+
+/// zune-jpeg's settings for a picture of at most `width` x `height`.
+fn options(width: u32, height: u32) -> DecoderOptions {
+    DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGBA)
+        .jpeg_set_max_scans(MAX_SCANS)
+        .set_max_width(width as usize)
+        .set_max_height(height as usize)
+}
+
+/// Runs a decoder under a panic guard: zune-jpeg 0.4 panicked on some
+/// corrupt progressive JPEGs (found by the receiver_decode fuzz target), and
+/// a decoder may again; a bad frame must not take the stream's decoder (or
+/// a band decoder) down, so a panic is one more decode error.
+fn guarded<T>(decode: impl FnOnce() -> Result<T, DecodeError>) -> Result<T, DecodeError> {
+    panic::catch_unwind(AssertUnwindSafe(decode)).unwrap_or_else(|_| {
+        Err(DecodeError::Corrupt(
+            "the JPEG decoder gave up on it".into(),
+        ))
+    })
+}
+
+/// Decodes `jpeg` whole into `rgba`, on the calling thread.
+fn decode_whole(
     jpeg: &[u8],
     header: &JpegInfo,
     rgba: &mut Vec<u8>,
 ) -> Result<(u32, u32), DecodeError> {
-    let options = DecoderOptions::default()
-        .jpeg_set_out_colorspace(ColorSpace::RGBA)
-        .jpeg_set_max_scans(MAX_SCANS)
-        .set_max_width(header.width as usize)
-        .set_max_height(header.height as usize);
-    // zune-jpeg 0.4 panicked on some corrupt progressive JPEGs (found by the
-    // receiver_decode fuzz target), and a decoder may again: a bad frame must
-    // not take the stream's decoder down, so a panic is one more decode error.
-    let decoded = panic::catch_unwind(AssertUnwindSafe(|| {
+    let options = options(header.width, header.height);
+    let decoded = guarded(|| {
         let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
         decoder
             .decode_headers()
@@ -197,12 +268,8 @@ fn decode_checked(
             .decode_into(rgba)
             .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
         Ok((size, decoder.dimensions()))
-    }));
-    let (size, dimensions) = decoded.unwrap_or_else(|_| {
-        Err(DecodeError::Corrupt(
-            "the JPEG decoder gave up on it".into(),
-        ))
-    })?;
+    });
+    let (size, dimensions) = decoded?;
     let (width, height) =
         dimensions.map_or((header.width, header.height), |(w, h)| (w as u32, h as u32));
     // zune-jpeg keeps greyscale JPEGs grey whatever colour space is asked.
@@ -248,13 +315,15 @@ pub struct DecoderContext {
     /// Keep each stream's newest JPEG, for the web's viewers (`--http`) and
     /// for a snapshot on exit.
     pub keep_newest: bool,
+    /// Where the bands of banded pictures are decoded.
+    pub pool: Arc<DecodePool>,
     pub stop: StopSignal,
 }
 
 /// The decoder's picture buffer, with the budget it holds for its size.
 #[derive(Default)]
 struct Scratch {
-    rgba: Vec<u8>,
+    pixels: Pixels,
     charge: Option<Charge>,
 }
 
@@ -286,7 +355,7 @@ impl DecoderContext {
                             picture: Picture {
                                 width,
                                 height,
-                                rgba: std::mem::take(&mut scratch.rgba),
+                                pixels: std::mem::take(&mut scratch.pixels),
                             },
                             capture_time_us,
                             charge,
@@ -339,7 +408,7 @@ impl DecoderContext {
             }
         };
         let _working = self.budget.charge(working_bytes).ok_or_else(over_budget)?;
-        match decode_checked(jpeg, &header, &mut scratch.rgba) {
+        match decode_checked(jpeg, &header, &mut scratch.pixels, &self.pool) {
             Ok((width, height)) => Ok((width, height, charge)),
             Err(error) => {
                 scratch.charge = Some(charge);
@@ -367,8 +436,8 @@ mod tests {
 
     /// Grey JPEGs (made with Pillow; see tests/fixtures/README): 64x48 pixels
     /// at level 100, and 24x16 at 200.
-    const GREY_64X48: &[u8] = include_bytes!("../tests/fixtures/grey-64x48-100.jpg");
-    const GREY_24X16: &[u8] = include_bytes!("../tests/fixtures/grey-24x16-200.jpg");
+    const GREY_64X48: &[u8] = include_bytes!("../../tests/fixtures/grey-64x48-100.jpg");
+    const GREY_24X16: &[u8] = include_bytes!("../../tests/fixtures/grey-24x16-200.jpg");
 
     fn context(budget: Arc<MemoryBudget>) -> DecoderContext {
         DecoderContext {
@@ -378,6 +447,7 @@ mod tests {
             decoded_total: Default::default(),
             frame_limit: None,
             keep_newest: true,
+            pool: Arc::new(DecodePool::new(2)),
             stop: StopSignal::new(),
         }
     }
@@ -442,12 +512,12 @@ mod tests {
     fn bomb_claiming_8k(progressive: bool) -> Vec<u8> {
         let (mut bomb, marker) = if progressive {
             (
-                include_bytes!("../tests/fixtures/grey-8x8-50-progressive.jpg").to_vec(),
+                include_bytes!("../../tests/fixtures/grey-8x8-50-progressive.jpg").to_vec(),
                 0xc2,
             )
         } else {
             (
-                include_bytes!("../tests/fixtures/grey-8x8-50-baseline.jpg").to_vec(),
+                include_bytes!("../../tests/fixtures/grey-8x8-50-baseline.jpg").to_vec(),
                 0xc0,
             )
         };
@@ -540,7 +610,7 @@ mod tests {
     #[test]
     fn a_jpeg_that_makes_zune_jpeg_panic_is_a_decode_error() {
         // The receiver_decode fuzz target's find (zune-jpeg 0.4.21, mcu_prog.rs).
-        let jpeg = include_bytes!("../tests/fixtures/zune-panic.jpg");
+        let jpeg = include_bytes!("../../tests/fixtures/zune-panic.jpg");
         let mut rgba = Vec::new();
         let error = decode_rgba(jpeg, DEFAULT_MAX_PIXELS, &mut rgba).unwrap_err();
         assert!(matches!(error, DecodeError::Corrupt(_)), "{error:?}");

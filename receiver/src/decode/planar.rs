@@ -1,0 +1,131 @@
+//! libjpeg-turbo decoding to YCbCr planes, whole or in bands.
+//!
+//! The planes come out as the JPEG holds them: no chroma upsampling and no
+//! colour conversion (the window's shader does both, and a headless receiver
+//! needs neither), which is most of what a decoder spends besides the
+//! entropy decoding. A JPEG whose restart intervals fall on MCU-row
+//! boundaries is cut into bands ([`framewire_proto::bands`]); the shared
+//! [`DecodePool`] decodes them at once and the bands' rows are laid one
+//! under the other. Because planes are not upsampled, a band needs nothing
+//! from its neighbours: the planes are exactly those of a whole decode.
+//! Only three-component YCbCr pictures with 4:2:0, 4:2:2 or 4:4:4 chroma
+//! take this path ([`takes`]); the caller decodes anything else to RGBA.
+//! libjpeg reports errors by unwinding (the mozjpeg crate's handler), which
+//! the caller's panic guard turns into a decode error.
+
+use framewire_proto::bands::{self, Banded};
+use framewire_proto::jpeg::{header_segments, read_header};
+use mozjpeg::{ColorSpace, CompInfoExt, Decompress};
+
+use super::DecodeError;
+use crate::decode_pool::DecodePool;
+use crate::picture::Planes;
+
+/// Pictures are cut into bands of at least this many pixels: below it a
+/// thread's hand-off costs more than it saves.
+const MIN_BAND_PIXELS: usize = 64 * 1024;
+
+/// Whether `jpeg` is a picture this path decodes: three components, the
+/// luma sampled 1 or 2 times the chroma's each way, the chroma 1x1.
+/// Returns the luma pixels per chroma sample (across, down).
+pub fn takes(jpeg: &[u8]) -> Option<(u32, u32)> {
+    for segment in header_segments(jpeg) {
+        let segment = segment.ok()?;
+        if !matches!(segment.code, 0xc0..=0xc2) {
+            continue;
+        }
+        let body = segment.body;
+        if body.first() != Some(&8) || body.get(5) != Some(&3) {
+            return None;
+        }
+        let factors: Vec<u8> = body.get(6..15)?.chunks_exact(3).map(|c| c[1]).collect();
+        let (h, v) = ((factors[0] >> 4) as u32, (factors[0] & 0x0f) as u32);
+        let chroma_plain = factors[1] == 0x11 && factors[2] == 0x11;
+        return (chroma_plain && (1..=2).contains(&h) && (1..=2).contains(&v)).then_some((h, v));
+    }
+    None
+}
+
+/// Decodes `jpeg` (which [`takes`] took) into `planes`: in bands on `pool`
+/// when its restart markers allow it, else whole.
+pub fn decode(
+    jpeg: &[u8],
+    chroma_step: (u32, u32),
+    planes: &mut Planes,
+    pool: &DecodePool,
+) -> Result<(u32, u32), DecodeError> {
+    planes.chroma_step = chroma_step;
+    let area = read_header(jpeg).map_or(0, |header| header.width as usize * header.height as usize);
+    let most = (area / MIN_BAND_PIXELS).min(pool.threads());
+    for plane in &mut planes.planes {
+        plane.clear();
+    }
+    if most > 1
+        && let Some(banded) = bands::split(jpeg)
+        && banded.intervals() > 1
+    {
+        return decode_banded(&banded, most, planes, pool);
+    }
+    let (size, strides) = decode_into(jpeg, &mut planes.planes)?;
+    planes.strides = strides;
+    Ok(size)
+}
+
+/// One JPEG (a whole picture or a band) appended to `planes`; returns its
+/// size and the planes' strides.
+fn decode_into(
+    jpeg: &[u8],
+    planes: &mut [Vec<u8>; 3],
+) -> Result<((u32, u32), [usize; 3]), DecodeError> {
+    super::guarded(|| {
+        let decompress = Decompress::with_markers(&[])
+            .from_mem(jpeg)
+            .map_err(|error| DecodeError::Corrupt(error.to_string()))?;
+        if decompress.color_space() != ColorSpace::JCS_YCbCr {
+            return Err(DecodeError::Corrupt(
+                "not YCbCr (an Adobe RGB JPEG?)".into(),
+            ));
+        }
+        let mut raw = decompress
+            .raw()
+            .map_err(|error| DecodeError::Corrupt(error.to_string()))?;
+        let size = (raw.width() as u32, raw.height() as u32);
+        let strides: Vec<usize> = raw.components().iter().map(|c| c.row_stride()).collect();
+        let [luma, blue, red] = planes;
+        raw.read_raw_data(&mut [luma, blue, red]);
+        raw.finish()
+            .map_err(|error| DecodeError::Corrupt(error.to_string()))?;
+        Ok((size, [strides[0], strides[1], strides[2]]))
+    })
+}
+
+/// The bands decoded at once, then laid one under the other.
+fn decode_banded(
+    banded: &Banded<'_>,
+    most: usize,
+    planes: &mut Planes,
+    pool: &DecodePool,
+) -> Result<(u32, u32), DecodeError> {
+    let count = most.min(banded.intervals());
+    let ranges: Vec<_> = (0..count)
+        .map(|band| band * banded.intervals() / count..(band + 1) * banded.intervals() / count)
+        .collect();
+    let decoded = pool.run_all(ranges, |intervals| {
+        let mut band_planes = [Vec::new(), Vec::new(), Vec::new()];
+        let decoded = decode_into(&banded.band(intervals), &mut band_planes)?;
+        Ok::<_, DecodeError>((decoded, band_planes))
+    });
+    let mut strides = None;
+    for result in decoded {
+        let (((width, _), band_strides), band_planes) = result?;
+        if width != banded.width() || strides.is_some_and(|strides| strides != band_strides) {
+            return Err(DecodeError::Corrupt("its bands do not fit together".into()));
+        }
+        strides = Some(band_strides);
+        for (plane, band_plane) in planes.planes.iter_mut().zip(band_planes) {
+            plane.extend_from_slice(&band_plane);
+        }
+    }
+    planes.strides = strides.unwrap_or_default();
+    Ok((banded.width(), banded.height()))
+}

@@ -1,0 +1,110 @@
+//! Pictures cut into bands: the sender's sliced encodes and the receiver's
+//! banded decodes, on camera-like content, against whole-picture codecs.
+//!
+//! cargo test -p framewire-tests --test bands
+
+use framewire_proto::bands;
+use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_picture, decode_rgba};
+use framewire_receiver::decode_pool::DecodePool;
+use framewire_receiver::picture::{Picture, Pixels};
+use framewire_sender::encoder::JpegEncoder;
+use framewire_tests::content::{Clip, camera_like, camera_like_picture};
+
+/// `jpeg` decoded as the receiver's stream decoders do, on `pool`.
+fn decoded(jpeg: &[u8], pool: &DecodePool) -> Picture {
+    let mut pixels = Pixels::default();
+    let (width, height) = decode_picture(jpeg, DEFAULT_MAX_PIXELS, &mut pixels, pool).unwrap();
+    Picture {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// The planes' rows that show the picture (decoders also hand out the
+/// padding blocks below it).
+fn visible_planes(picture: &Picture) -> Vec<Vec<u8>> {
+    let Pixels::YCbCr(planes) = &picture.pixels else {
+        panic!("a colour JPEG decodes to planes");
+    };
+    let (_, chroma_rows) = planes.chroma_size(picture.width, picture.height);
+    let rows = [picture.height, chroma_rows, chroma_rows];
+    (0..3)
+        .map(|index| planes.planes[index][..planes.strides[index] * rows[index] as usize].to_vec())
+        .collect()
+}
+
+#[test]
+fn banded_decodes_give_exactly_the_planes_of_whole_decodes() {
+    let (pool, whole) = (DecodePool::new(4), DecodePool::whole_pictures());
+    for (width, height) in [(1280, 720), (1920, 1080), (1000, 562)] {
+        let picture = camera_like_picture(width, height);
+        for slices in [2, 3, 4] {
+            let jpeg = JpegEncoder::new(95)
+                .with_slices(slices)
+                .encode(&picture)
+                .unwrap();
+            let banded = bands::split(&jpeg).expect("a sliced encode has bands");
+            assert!(banded.intervals() > 1);
+            let (in_bands, at_once) = (decoded(&jpeg, &pool), decoded(&jpeg, &whole));
+            assert_eq!((in_bands.width, in_bands.height), (width, height));
+            assert!(
+                visible_planes(&in_bands) == visible_planes(&at_once),
+                "{width}x{height} in {slices} bands: the planes differ from a whole decode"
+            );
+            // And the colours are those of another decoder's whole decode.
+            let mut reference = Vec::new();
+            decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut reference).unwrap();
+            let converted = in_bands.to_rgba();
+            let worst = converted
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| a.abs_diff(*b));
+            let mean = worst.clone().map(u64::from).sum::<u64>() as f64 / reference.len() as f64;
+            assert!(
+                mean < 2.0,
+                "{width}x{height}: mean difference {mean:.2} from zune-jpeg's RGBA"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cameras_mjpeg_with_restarts_on_rows_decodes_in_bands_like_whole() {
+    let clip = camera_like(Clip::MjpegWithRestarts, 1280, 720, 2);
+    let data = std::fs::read(clip).unwrap();
+    let length = framewire_proto::jpeg::complete_length(&data).unwrap();
+    let jpeg = &data[..length];
+    let banded = bands::split(jpeg).expect("ffmpeg's slice-threaded MJPEG restarts every MCU row");
+    assert_eq!(
+        banded.intervals(),
+        45,
+        "one interval per 16-row MCU row of 720 rows"
+    );
+    let (pool, whole) = (DecodePool::new(3), DecodePool::whole_pictures());
+    assert!(visible_planes(&decoded(jpeg, &pool)) == visible_planes(&decoded(jpeg, &whole)));
+}
+
+#[test]
+fn corrupt_bands_are_an_error_not_a_panic_and_the_next_frame_decodes() {
+    let pool = DecodePool::new(2);
+    let picture = camera_like_picture(1280, 720);
+    let jpeg = JpegEncoder::new(80)
+        .with_slices(2)
+        .encode(&picture)
+        .unwrap();
+    let mut pixels = Pixels::default();
+    for cut in [jpeg.len() / 2, jpeg.len() - 100, 700] {
+        let mut broken = jpeg[..cut].to_vec();
+        broken.extend_from_slice(&[0xff, 0xd9]);
+        // A cut frame may decode (libjpeg fills what is missing) or fail; it never panics.
+        let _ = decode_picture(&broken, DEFAULT_MAX_PIXELS, &mut pixels, &pool);
+    }
+    let mut flipped = jpeg.clone();
+    for byte in flipped.iter_mut().skip(1000).step_by(97) {
+        *byte ^= 0x5a;
+    }
+    let _ = decode_picture(&flipped, DEFAULT_MAX_PIXELS, &mut pixels, &pool);
+    let size = decode_picture(&jpeg, DEFAULT_MAX_PIXELS, &mut pixels, &pool).unwrap();
+    assert_eq!(size, (1280, 720));
+}
