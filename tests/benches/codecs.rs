@@ -1,8 +1,12 @@
 //! Micro-benchmarks of the work every frame cannot avoid: JPEG encoding on
 //! the board (mozjpeg's fastest profile from RGB, from raw YCbCr 4:2:0 and
 //! 4:2:2 planes as framewire feeds it, and mozjpeg's default profile for
-//! contrast), JPEG decoding on the workstation (zune-jpeg, which the receiver
-//! uses, against mozjpeg, both to RGBA as the window needs), and the framing.
+//! contrast; on camera-like frames whole and in 2 slices), JPEG decoding on
+//! the workstation, and the framing. The decoders are compared on
+//! camera-like frames ([`framewire_tests::content`]) at 720p, 1080p and 4K,
+//! quality 80 and 95: zune-jpeg and libjpeg-turbo (the mozjpeg crate's) to
+//! RGBA, libjpeg-turbo to planes as the receiver decodes, and the receiver's
+//! banded decode of a 2-slice frame on 2 threads.
 //!
 //! cargo bench -p framewire-tests --bench codecs
 
@@ -11,10 +15,13 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use framewire_proto::Frame;
 use framewire_proto::codec::{DEFAULT_MAX_MESSAGE_BYTES, FrameReader, write_frame};
-use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
+use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_picture, decode_rgba};
+use framewire_receiver::decode_pool::DecodePool;
+use framewire_receiver::picture::Pixels;
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::capture::{ChromaSampling, PlanarImage};
 use framewire_sender::encoder::JpegEncoder;
+use framewire_tests::content::camera_like_picture;
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 const QUALITY: u8 = 80;
@@ -88,29 +95,80 @@ fn encoding(c: &mut Criterion) {
 }
 
 fn decoding(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decode to RGBA");
-    group.sample_size(20);
-    let encoder = JpegEncoder::new(QUALITY);
-    for (width, height) in SIZES {
-        let size = format!("{width}x{height}");
-        let jpeg = encoder
-            .encode(&PatternSource::still(width, height))
-            .unwrap();
-        let mut rgba = Vec::new();
-        group.bench_with_input(BenchmarkId::new("zune-jpeg", &size), &jpeg, |b, jpeg| {
-            b.iter(|| decode_rgba(black_box(jpeg), DEFAULT_MAX_PIXELS, &mut rgba).unwrap())
-        });
-        let mut out = vec![[0u8; 4]; (width * height) as usize];
-        group.bench_with_input(BenchmarkId::new("mozjpeg", &size), &jpeg, |b, jpeg| {
-            b.iter(|| {
-                let mut image = mozjpeg::Decompress::new_mem(black_box(jpeg))
-                    .unwrap()
-                    .rgba()
-                    .unwrap();
-                image.read_scanlines_into(&mut out).unwrap();
-                image.finish().unwrap();
-            })
-        });
+    let mut group = c.benchmark_group("decode camera-like");
+    group.sample_size(10);
+    let (serial, pool) = (DecodePool::whole_pictures(), DecodePool::new(2));
+    for (width, height) in [(1280, 720), (1920, 1080), (3840, 2160)] {
+        let picture = camera_like_picture(width, height);
+        for quality in [80, 95] {
+            let cell = format!("{width}x{height} q{quality}");
+            let jpeg = JpegEncoder::new(quality).encode(&picture).unwrap();
+            let sliced = JpegEncoder::new(quality)
+                .with_slices(2)
+                .encode(&picture)
+                .unwrap();
+            let mut rgba = Vec::new();
+            group.bench_with_input(
+                BenchmarkId::new("zune-jpeg RGBA", &cell),
+                &jpeg,
+                |b, jpeg| {
+                    b.iter(|| decode_rgba(black_box(jpeg), DEFAULT_MAX_PIXELS, &mut rgba).unwrap())
+                },
+            );
+            let mut out = vec![[0u8; 4]; (width * height) as usize];
+            group.bench_with_input(
+                BenchmarkId::new("libjpeg-turbo RGBA", &cell),
+                &jpeg,
+                |b, jpeg| {
+                    b.iter(|| {
+                        let mut image = mozjpeg::Decompress::new_mem(black_box(jpeg))
+                            .unwrap()
+                            .rgba()
+                            .unwrap();
+                        image.read_scanlines_into(&mut out).unwrap();
+                        image.finish().unwrap();
+                    })
+                },
+            );
+            let mut pixels = Pixels::default();
+            group.bench_with_input(
+                BenchmarkId::new("libjpeg-turbo planes", &cell),
+                &jpeg,
+                |b, jpeg| {
+                    b.iter(|| {
+                        decode_picture(black_box(jpeg), DEFAULT_MAX_PIXELS, &mut pixels, &serial)
+                            .unwrap()
+                    })
+                },
+            );
+            group.bench_with_input(
+                BenchmarkId::new("libjpeg-turbo planes, 2 bands on 2 threads", &cell),
+                &sliced,
+                |b, jpeg| {
+                    b.iter(|| {
+                        decode_picture(black_box(jpeg), DEFAULT_MAX_PIXELS, &mut pixels, &pool)
+                            .unwrap()
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn slicing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode camera-like q95");
+    group.sample_size(10);
+    for (width, height) in [(1280, 720), (3840, 2160)] {
+        let picture = camera_like_picture(width, height);
+        for slices in [1, 2] {
+            let encoder = JpegEncoder::new(95).with_slices(slices);
+            group.bench_with_input(
+                BenchmarkId::new(format!("{slices} slice(s)"), format!("{width}x{height}")),
+                &picture,
+                |b, p| b.iter(|| encoder.encode(black_box(p)).unwrap()),
+            );
+        }
     }
     group.finish();
 }
@@ -144,5 +202,5 @@ fn framing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encoding, decoding, framing);
+criterion_group!(benches, encoding, slicing, decoding, framing);
 criterion_main!(benches);

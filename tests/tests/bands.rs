@@ -108,3 +108,55 @@ fn corrupt_bands_are_an_error_not_a_panic_and_the_next_frame_decodes() {
     let size = decode_picture(&jpeg, DEFAULT_MAX_PIXELS, &mut pixels, &pool).unwrap();
     assert_eq!(size, (1280, 720));
 }
+
+#[test]
+fn sliced_unsliced_and_camera_mjpeg_streams_decode_side_by_side() {
+    use std::time::Duration;
+
+    use framewire_tests::{Receiver, assert_shows_pattern_bars, field, start_sender};
+
+    // Two decode threads for three streams: the pool is shared.
+    let mut receiver = Receiver::start("mixed-bands", "127.0.0.1:0", &["--decode-threads", "2"]);
+    let clip = camera_like(Clip::MjpegWithRestarts, 1280, 720, 10);
+    let senders = [
+        ("sliced", vec!["--size", "1280x720", "--slices", "4"]),
+        ("whole", vec!["--size", "1280x720", "--slices", "1"]),
+        (
+            "camera",
+            vec!["--source", "file", "--input", clip.to_str().unwrap()],
+        ),
+    ];
+    let mut running: Vec<_> = senders
+        .iter()
+        .map(|(name, args)| {
+            let mut all = args.clone();
+            all.extend(["--frames", "60", "--fps", "30", "--name", name]);
+            start_sender(&receiver.address(), &all)
+        })
+        .collect();
+    for sender in &mut running {
+        assert!(sender.wait_exit(Duration::from_secs(60)).success());
+    }
+    while receiver.process.count_log("disconnected after 60 frames") < 3 {
+        receiver
+            .process
+            .wait_for_log("disconnected after 60 frames", Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = receiver.stop();
+    let streams = report["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 3);
+    for stream in streams {
+        assert_eq!(field(stream, "frames_received"), 60, "{stream:#}");
+        assert_eq!(field(stream, "decode_errors"), 0, "{stream:#}");
+        assert!(field(stream, "frames_decoded") > 0, "{stream:#}");
+        assert_eq!(
+            (field(stream, "width"), field(stream, "height")),
+            (1280, 720)
+        );
+        let image = receiver.snapshot(field(stream, "id"));
+        if stream["name"] != "camera" {
+            assert_shows_pattern_bars(&image);
+        }
+    }
+}

@@ -79,7 +79,8 @@ fn the_prototype_server_shows_our_senders_stream() {
     let port = line.rsplit(' ').next().unwrap().trim().to_owned();
     let _sender = start_sender(
         &format!("127.0.0.1:{port}"),
-        &["--size", "640x480", "--fps", "30"],
+        // Sliced frames: Qt's libjpeg reads their restart markers.
+        &["--size", "640x480", "--fps", "30", "--slices", "3"],
     );
     let status = server.wait_exit(Duration::from_secs(60));
     let log = server.log_text();

@@ -132,6 +132,8 @@ fn a_ten_second_recording_plays_back_with_its_frames_and_duration() {
         &receiver.address(),
         &[
             "--size", "640x480", "--fps", "30", "--frames", "300", "--name", "porch",
+            // Sliced frames (restart markers between bands) must play too.
+            "--slices", "3",
         ],
     );
     assert!(sender.wait_exit(Duration::from_secs(40)).success());

@@ -27,12 +27,14 @@ fn web_receiver(test: &str, extra: &[&str]) -> (Receiver, String) {
     (receiver, url)
 }
 
-/// A pattern sender called `name`, 640x480 at 30 fps.
+/// A pattern sender called `name`, 640x480 at 30 fps, its frames encoded
+/// in 3 slices (the browser decodes them itself).
 fn pattern_sender(receiver: &Receiver, name: &str) -> Process {
     start_sender(
         &receiver.address(),
         &[
-            "--source", "pattern", "--size", "640x480", "--fps", "30", "--name", name,
+            "--source", "pattern", "--size", "640x480", "--fps", "30", "--name", name, "--slices",
+            "3",
         ],
     )
 }
