@@ -124,6 +124,10 @@ fn with_tls_it_keeps_its_certificate_under_appdata_and_a_pinned_sender_streams()
     );
     assert!(sender.wait_exit(MINUTE).success(), "{}", sender.log_text());
     assert!(sender.log_text().contains("(TLS)"));
+    // The sender has written its last frame; the receiver may still be reading it.
+    receiver
+        .process
+        .wait_for_log("disconnected after 30 frames", MINUTE);
     receiver.process.signal("INT");
     assert!(receiver.process.wait_exit(MINUTE).success());
     assert!(field(&receiver.report()["streams"][0], "frames_decoded") >= 30);
