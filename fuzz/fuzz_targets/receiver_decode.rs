@@ -7,12 +7,12 @@
 use std::sync::{LazyLock, Once};
 
 use framewire_receiver::decode::{decode_picture, decode_rgba};
-use framewire_receiver::decode_pool::DecodePool;
+use framewire_proto::band_pool::BandPool;
 use framewire_receiver::picture::{Picture, Pixels};
 use libfuzzer_sys::fuzz_target;
 
 static DEFAULT_PANIC_HOOK: Once = Once::new();
-static POOL: LazyLock<DecodePool> = LazyLock::new(|| DecodePool::new(2));
+static POOL: LazyLock<BandPool> = LazyLock::new(|| BandPool::new(2, "band decoder"));
 
 fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys aborts on any panic, even one the code catches; the

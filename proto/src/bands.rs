@@ -57,6 +57,8 @@ struct Parts<'a> {
     restart_interval: u32,
     /// The entropy-coded data of the one scan, up to its end marker.
     scan: &'a [u8],
+    /// Where in `scan` each restart marker (RSTn) starts.
+    restarts: Vec<usize>,
     /// Frame header code: 0xC0 or 0xC1 for the baseline this handles.
     baseline: bool,
 }
@@ -110,12 +112,13 @@ fn parts(jpeg: &[u8]) -> Result<Option<Parts<'_>>, JpegError> {
         return Ok(None);
     };
     let scan = &jpeg[scan_start.min(jpeg.len())..];
-    let scan = &scan[..scan_end(scan)];
+    let (end, restarts) = read_scan(scan);
     Ok(Some(Parts {
         segments,
         geometry,
         restart_interval,
-        scan,
+        scan: &scan[..end],
+        restarts,
         baseline,
     }))
 }
@@ -150,38 +153,42 @@ fn frame_geometry(body: &[u8]) -> Option<Geometry> {
     })
 }
 
-/// Where the entropy-coded data at the start of `scan` ends: at the first
-/// marker that is neither a stuffed 0xFF, a fill byte nor a restart.
-fn scan_end(scan: &[u8]) -> usize {
-    let mut position = 0;
-    while let Some(offset) = scan[position..].iter().position(|&byte| byte == 0xff) {
+/// Where the entropy-coded data at the start of `scan` ends (at the first
+/// marker that is neither a stuffed 0xFF, a fill byte nor a restart), and
+/// where its restart markers are. One pass, 0xFF bytes found with memchr.
+fn read_scan(scan: &[u8]) -> (usize, Vec<usize>) {
+    let (mut restarts, mut position) = (Vec::new(), 0);
+    while let Some(offset) = memchr::memchr(0xff, &scan[position..]) {
         let marker = position + offset;
         match scan.get(marker + 1) {
-            Some(0x00 | 0xd0..=0xd7) => position = marker + 2,
+            Some(0x00) => position = marker + 2,
+            Some(0xd0..=0xd7) => {
+                restarts.push(marker);
+                position = marker + 2;
+            }
             Some(0xff) => position = marker + 1,
-            _ => return marker,
+            _ => return (marker, restarts),
         }
     }
-    scan.len()
+    (scan.len(), restarts)
 }
 
-/// The scan's restart intervals: its entropy-coded data cut at each RSTn.
-fn intervals(scan: &[u8]) -> Vec<&[u8]> {
-    let mut pieces = Vec::new();
-    let (mut start, mut position) = (0, 0);
-    while let Some(offset) = scan[position..].iter().position(|&byte| byte == 0xff) {
-        let marker = position + offset;
-        match scan.get(marker + 1) {
-            Some(0xd0..=0xd7) => {
-                pieces.push(&scan[start..marker]);
+impl<'a> Parts<'a> {
+    /// The scan's restart intervals: its entropy-coded data cut at each RSTn.
+    fn intervals(&self) -> Vec<&'a [u8]> {
+        let (scan, mut start) = (self.scan, 0);
+        let mut pieces: Vec<&'a [u8]> = self
+            .restarts
+            .iter()
+            .map(|&marker| {
+                let piece = &scan[start..marker];
                 start = marker + 2;
-                position = start;
-            }
-            _ => position = marker + 1,
-        }
+                piece
+            })
+            .collect();
+        pieces.push(&scan[start..]);
+        pieces
     }
-    pieces.push(&scan[start..]);
-    pieces
 }
 
 /// Joins band JPEGs, top to bottom, into one JPEG of the whole picture.
@@ -223,7 +230,7 @@ pub fn join(bands: &[Vec<u8>]) -> Result<Vec<u8>, JoinError> {
                 expected: band_height,
             });
         }
-        if intervals(parts.scan).len() > 1 {
+        if !parts.restarts.is_empty() {
             return Err(JoinError::HasRestarts(index));
         }
         total_height += height;
@@ -355,10 +362,10 @@ pub fn split(jpeg: &[u8]) -> Option<Banded<'_>> {
     }
     let rows_per_interval = interval / geometry.mcus_per_row * geometry.mcu_rows;
     let expected = geometry.height.div_ceil(rows_per_interval) as usize;
-    let intervals = intervals(parts.scan);
-    if intervals.len() != expected {
+    if parts.restarts.len() + 1 != expected {
         return None;
     }
+    let intervals = parts.intervals();
     Some(Banded {
         parts,
         intervals,

@@ -9,10 +9,12 @@
 //! and written at once through [`duplex`]), and the small pieces
 //! both binaries' pipelines share: the [`slot`] that joins stages without
 //! queueing, the [`shutdown`] signal, [`jpeg`] header helpers, the [`bands`] of
-//! a JPEG cut by its restart markers and the [`auth`] token. It does no
+//! a JPEG cut by its restart markers, the [`band_pool`] that works through
+//! them, and the [`auth`] token. It does no
 //! networking and no image coding itself.
 
 pub mod auth;
+pub mod band_pool;
 pub mod bands;
 pub mod codec;
 pub mod duplex;

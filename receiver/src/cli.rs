@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use framewire_proto::auth::load_token;
+use framewire_proto::band_pool::BandPool;
 use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 
 use crate::access::{Access, Network};
 use crate::admission::PendingLimits;
 use crate::budget::{DEFAULT_MAX_MEMORY, MemoryBudget};
-use crate::decode_pool::DecodePool;
 use crate::server::Limits;
 
 const MIB: usize = 1024 * 1024;
@@ -140,10 +140,10 @@ impl Args {
     }
 
     /// The shared band decoders of `--decode-threads`.
-    pub fn decode_pool(&self) -> Arc<DecodePool> {
+    pub fn band_decoders(&self) -> Arc<BandPool> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = self.decode_threads.map_or(cores, |n| n as usize);
-        Arc::new(DecodePool::new(threads))
+        Arc::new(BandPool::new(threads, "band decoder"))
     }
 
     /// The memory budget of `--max-memory`.

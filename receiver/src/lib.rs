@@ -7,8 +7,8 @@
 //! senders and reads their frames into a [`stream`] each (its counters,
 //! lifecycle and the sender's [`clock`] offset, probed over the v2
 //! back-channel), charging the memory [`budget`]; [`decode`] turns JPEG into a
-//! [`picture`] on a thread per stream (the bands of one picture at once on
-//! the [`decode_pool`] all streams share) and hands it to a sink: `view`
+//! [`picture`] on a thread per stream (the bands of one picture at once,
+//! with helper threads all streams share) and hands it to a sink: `view`
 //! (feature `window`, on by default) shows it in a window; [`record`] writes
 //! streams to MKV files as received, [`snapshot`] saves pictures as PNG and
 //! [`files`] names what they write. [`report`] lists the streams and makes
@@ -22,7 +22,6 @@ pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod decode;
-pub mod decode_pool;
 pub mod exit;
 pub mod files;
 pub mod latency;

@@ -89,7 +89,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             decoded_total: Default::default(),
             frame_limit: args.frames,
             keep_newest: args.snapshot_dir.is_some() || args.http.is_some(),
-            pool: args.decode_pool(),
+            pool: args.band_decoders(),
             stop: stop.clone(),
         },
     );

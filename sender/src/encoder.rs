@@ -6,8 +6,10 @@
 //! tables. mozjpeg's own defaults (progressive, trellis) make files about 45 %
 //! smaller but cost ~25x the time per frame, which no live stream can afford.
 //!
-//! With `--slices N` a picture is cut into up to N horizontal bands on
-//! MCU-row boundaries, the bands are encoded at once on N threads, and
+//! With `--slices N` a picture is cut into up to 2N horizontal bands on
+//! MCU-row boundaries, the bands are encoded at once by N threads (the
+//! encoder's own and a [`BandPool`]'s helpers, each taking the next band
+//! as it comes free), and
 //! [`framewire_proto::bands::join`] makes them one standard baseline JPEG
 //! with a restart marker between bands. The bands share every table and a
 //! restart starts the entropy coder afresh exactly as a separate encode
@@ -17,8 +19,10 @@
 //! own). Encoding never panics outward: libjpeg errors become `Err`.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
+use framewire_proto::band_pool::BandPool;
 use mozjpeg::{ColorSpace, Compress};
 
 use crate::capture::{ChromaSampling, PlanarImage};
@@ -38,9 +42,16 @@ pub enum QualityMode {
 
 #[derive(Clone)]
 pub struct JpegEncoder {
+    settings: Settings,
+    /// The threads that encode one picture's bands; `None`: one band.
+    pool: Option<Arc<BandPool>>,
+}
+
+/// What every band of a picture is encoded with.
+#[derive(Clone, Copy)]
+struct Settings {
     quality: u8,
     mode: QualityMode,
-    slices: usize,
 }
 
 impl JpegEncoder {
@@ -48,85 +59,101 @@ impl JpegEncoder {
     /// one band per picture.
     pub fn new(quality: u8) -> JpegEncoder {
         JpegEncoder {
-            quality: quality.clamp(1, 100),
-            mode: QualityMode::Fast,
-            slices: 1,
+            settings: Settings {
+                quality: quality.clamp(1, 100),
+                mode: QualityMode::Fast,
+            },
+            pool: None,
         }
     }
 
     pub fn with_mode(self, mode: QualityMode) -> JpegEncoder {
-        JpegEncoder { mode, ..self }
+        JpegEncoder {
+            settings: Settings {
+                mode,
+                ..self.settings
+            },
+            ..self
+        }
     }
 
-    /// Encodes each picture in up to `slices` bands at once.
+    /// Encodes each picture on up to `slices` threads at once (this one and
+    /// `slices - 1` helpers, shared by every clone of this encoder), in
+    /// twice as many bands, so that a helper that starts late still finds
+    /// bands to take.
     pub fn with_slices(self, slices: usize) -> JpegEncoder {
         JpegEncoder {
-            slices: slices.max(1),
+            pool: (slices > 1).then(|| Arc::new(BandPool::new(slices, "band encoder"))),
             ..self
         }
     }
 
     /// Encodes a picture into a baseline JPEG with the picture's subsampling.
-    pub fn encode(&self, image: &PlanarImage) -> anyhow::Result<Vec<u8>> {
-        let bands = self.bands(image);
-        let failed = |panic: Box<dyn std::any::Any + Send>| {
-            let reason = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("unknown error");
-            anyhow!(
-                "mozjpeg failed on a {}x{} picture: {reason}",
-                image.width,
-                image.height
-            )
+    pub fn encode(&self, image: Arc<PlanarImage>) -> anyhow::Result<Vec<u8>> {
+        let settings = self.settings;
+        let bands = self.band_rows(&image);
+        let (Some(pool), true) = (&self.pool, bands.len() > 1) else {
+            let (width, height) = (image.width as usize, image.height as usize);
+            return settings.encode_guarded(&Band::of(&image, 0, height), width, height);
         };
-        let encode_one = |band: &Band<'_>| {
-            panic::catch_unwind(AssertUnwindSafe(|| self.encode_band(band))).map_err(failed)?
-        };
-        if let [whole] = bands.as_slice() {
-            return encode_one(whole);
-        }
-        let encoded: Vec<anyhow::Result<Vec<u8>>> = std::thread::scope(|scope| {
-            let (first, rest) = bands.split_first().expect("more than one band");
-            let others: Vec<_> = rest
-                .iter()
-                .map(|band| scope.spawn(|| encode_one(band)))
-                .collect();
-            let mut encoded = vec![encode_one(first)];
-            for other in others {
-                encoded.push(other.join().unwrap_or_else(|panic| Err(failed(panic))));
-            }
-            encoded
+        let jobs = bands
+            .into_iter()
+            .map(|rows| (image.clone(), rows))
+            .collect();
+        let encoded = pool.run_all(jobs, move |(image, (top, height))| {
+            let size = (image.width as usize, image.height as usize);
+            settings.encode_guarded(&Band::of(&image, top, height), size.0, size.1)
         });
         let encoded = encoded.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
         framewire_proto::bands::join(&encoded).context("the encoded bands could not be joined")
     }
 
-    /// The picture cut into the bands this encoder uses for it.
-    fn bands<'a>(&self, image: &'a PlanarImage) -> Vec<Band<'a>> {
+    /// The first row and the height of each band this encoder cuts the
+    /// picture into.
+    fn band_rows(&self, image: &PlanarImage) -> Vec<(usize, usize)> {
         let (w, h) = (image.width as usize, image.height as usize);
         let mcu_height = 8 * image.sampling.vertical_factor();
         let mcu_rows = h.div_ceil(mcu_height);
         let mcus_per_row = w.div_ceil(16);
         let worth = (w * h / MIN_BAND_PIXELS).max(1);
-        let wanted = match self.mode {
-            QualityMode::Fast => self.slices.min(worth).min(mcu_rows),
-            QualityMode::Small => 1,
+        let threads = self.pool.as_ref().map_or(1, |pool| pool.threads());
+        let wanted = match self.settings.mode {
+            QualityMode::Fast if threads > 1 => (2 * threads).min(worth).min(mcu_rows),
+            _ => 1,
         };
         // A restart interval (one band) holds at most 65535 MCUs.
         let most_rows = (u16::MAX as usize / mcus_per_row.max(1)).max(1);
         let rows_per_band = mcu_rows.div_ceil(wanted.max(1)).min(most_rows);
         if rows_per_band >= mcu_rows {
-            return vec![Band::of(image, 0, h)];
+            return vec![(0, h)];
         }
         (0..mcu_rows)
             .step_by(rows_per_band)
             .map(|first_row| {
                 let top = first_row * mcu_height;
-                Band::of(image, top, (rows_per_band * mcu_height).min(h - top))
+                (top, (rows_per_band * mcu_height).min(h - top))
             })
             .collect()
+    }
+}
+
+impl Settings {
+    /// One band, with mozjpeg's panics (its errors unwind) made errors
+    /// about the `width` x `height` picture it belongs to.
+    fn encode_guarded(
+        &self,
+        band: &Band<'_>,
+        width: usize,
+        height: usize,
+    ) -> anyhow::Result<Vec<u8>> {
+        panic::catch_unwind(AssertUnwindSafe(|| self.encode_band(band))).map_err(|panic| {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown error");
+            anyhow!("mozjpeg failed on a {width}x{height} picture: {reason}")
+        })?
     }
 
     fn encode_band(&self, band: &Band<'_>) -> anyhow::Result<Vec<u8>> {
@@ -210,7 +237,7 @@ mod tests {
     fn the_pattern_encodes_to_a_baseline_jpeg_with_its_colours() {
         for (w, h) in [(640, 480), (1920, 1080), (1001, 17)] {
             let jpeg = JpegEncoder::new(90)
-                .encode(&PatternSource::still(w, h))
+                .encode(PatternSource::still(w, h).into())
                 .unwrap();
             let header = framewire_proto::jpeg::read_header(&jpeg).unwrap();
             assert_eq!((header.width, header.height), (w, h));
@@ -246,7 +273,7 @@ mod tests {
                 line.fill(if row < 16 { red[plane] } else { blue[plane] });
             }
         }
-        let jpeg = JpegEncoder::new(95).encode(&image).unwrap();
+        let jpeg = JpegEncoder::new(95).encode(image.clone().into()).unwrap();
         let (_, _, rgb) = decode_rgb(&jpeg);
         let at = |x: usize, y: usize| &rgb[(y * 64 + x) * 3..][..3];
         assert!(
@@ -264,12 +291,12 @@ mod tests {
     #[test]
     fn quality_trades_size_for_fidelity() {
         let picture = PatternSource::still(640, 480);
-        let small = JpegEncoder::new(20).encode(&picture).unwrap();
-        let large = JpegEncoder::new(95).encode(&picture).unwrap();
+        let small = JpegEncoder::new(20).encode(picture.clone().into()).unwrap();
+        let large = JpegEncoder::new(95).encode(picture.clone().into()).unwrap();
         assert!(small.len() < large.len());
         let optimised = JpegEncoder::new(95)
             .with_mode(QualityMode::Small)
-            .encode(&picture)
+            .encode(picture.clone().into())
             .unwrap();
         assert!(optimised.len() < large.len());
     }
@@ -320,16 +347,16 @@ mod tests {
         for sampling in [ChromaSampling::Yuv420, ChromaSampling::Yuv422] {
             for (w, h) in sizes {
                 let image = textured(w, h, sampling);
-                let whole = JpegEncoder::new(90).encode(&image).unwrap();
+                let whole = JpegEncoder::new(90).encode(image.clone().into()).unwrap();
                 for slices in [2, 3, 4, 7] {
                     let sliced = JpegEncoder::new(90)
                         .with_slices(slices)
-                        .encode(&image)
+                        .encode(image.clone().into())
                         .unwrap();
                     let banded = framewire_proto::bands::split(&sliced).unwrap_or_else(|| {
                         panic!("{w}x{h} {sampling:?} in {slices} slices has no bands")
                     });
-                    assert!(banded.intervals() > 1 && banded.intervals() <= slices);
+                    assert!(banded.intervals() > 1 && banded.intervals() <= 2 * slices);
                     assert_eq!(
                         visible(&image, decode_planes(&sliced)),
                         visible(&image, decode_planes(&whole)),
@@ -345,13 +372,13 @@ mod tests {
     fn small_pictures_and_optimised_tables_are_not_sliced() {
         let small = JpegEncoder::new(80)
             .with_slices(4)
-            .encode(&PatternSource::still(160, 120))
+            .encode(PatternSource::still(160, 120).into())
             .unwrap();
         assert!(framewire_proto::bands::split(&small).is_none());
         let optimised = JpegEncoder::new(80)
             .with_mode(QualityMode::Small)
             .with_slices(4)
-            .encode(&PatternSource::still(1280, 720))
+            .encode(PatternSource::still(1280, 720).into())
             .unwrap();
         assert!(framewire_proto::bands::split(&optimised).is_none());
     }
@@ -360,13 +387,15 @@ mod tests {
     fn a_picture_with_missing_rows_is_an_error_not_a_panic() {
         let mut image = PlanarImage::new(64, 64, ChromaSampling::Yuv420);
         image.planes[0].truncate(10);
-        let error = JpegEncoder::new(80).encode(&image).unwrap_err();
+        let error = JpegEncoder::new(80)
+            .encode(image.clone().into())
+            .unwrap_err();
         assert!(error.to_string().contains("64x64"), "{error}");
         let mut image = PlanarImage::new(1280, 720, ChromaSampling::Yuv420);
         image.planes[1].truncate(1000);
         let error = JpegEncoder::new(80)
             .with_slices(2)
-            .encode(&image)
+            .encode(image.clone().into())
             .unwrap_err();
         assert!(error.to_string().contains("1280x720"), "{error}");
     }

@@ -13,7 +13,7 @@
 //! network had no time to send. How a picture becomes a JPEG is the
 //! [`crate::encoder`]'s business; a camera's JPEG is passed through.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use framewire_proto::Frame;
@@ -222,14 +222,17 @@ fn encode_worker(
     while let Some((raw, ticket)) = handoff.take() {
         let started = Instant::now();
         let encoded = match raw.picture {
-            Picture::Planar(image) => match encoder.encode(&image) {
-                Ok(jpeg) => Some((jpeg.into(), image.width, image.height)),
-                Err(error) => {
-                    log::warn!("frame {} skipped: {error:#}", raw.sequence);
-                    SenderStats::add(&stats.encode_errors, 1);
-                    None
+            Picture::Planar(image) => {
+                let (width, height) = (image.width, image.height);
+                match encoder.encode(Arc::new(image)) {
+                    Ok(jpeg) => Some((jpeg.into(), width, height)),
+                    Err(error) => {
+                        log::warn!("frame {} skipped: {error:#}", raw.sequence);
+                        SenderStats::add(&stats.encode_errors, 1);
+                        None
+                    }
                 }
-            },
+            }
             Picture::Jpeg {
                 data,
                 width,

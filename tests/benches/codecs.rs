@@ -11,12 +11,13 @@
 //! cargo bench -p framewire-tests --bench codecs
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use framewire_proto::Frame;
+use framewire_proto::band_pool::BandPool;
 use framewire_proto::codec::{DEFAULT_MAX_MESSAGE_BYTES, FrameReader, write_frame};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_picture, decode_rgba};
-use framewire_receiver::decode_pool::DecodePool;
 use framewire_receiver::picture::Pixels;
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::capture::{ChromaSampling, PlanarImage};
@@ -43,7 +44,7 @@ fn as_422(image: &PlanarImage) -> PlanarImage {
 /// The picture as packed RGB, for the encoder's RGB path.
 fn as_rgb(width: u32, height: u32) -> Vec<u8> {
     let jpeg = JpegEncoder::new(100)
-        .encode(&PatternSource::still(width, height))
+        .encode(PatternSource::still(width, height).into())
         .unwrap();
     let mut rgb = mozjpeg::Decompress::new_mem(&jpeg).unwrap().rgb().unwrap();
     let pixels: Vec<[u8; 3]> = rgb.read_scanlines().unwrap();
@@ -69,18 +70,18 @@ fn encoding(c: &mut Criterion) {
     let encoder = JpegEncoder::new(QUALITY);
     for (width, height) in SIZES {
         let size = format!("{width}x{height}");
-        let planes = PatternSource::still(width, height);
-        let planes_422 = as_422(&planes);
+        let planes = Arc::new(PatternSource::still(width, height));
+        let planes_422 = Arc::new(as_422(&planes));
         let rgb = as_rgb(width, height);
         group.bench_with_input(
             BenchmarkId::new("fastest raw 4:2:0", &size),
             &planes,
-            |b, p| b.iter(|| encoder.encode(black_box(p)).unwrap()),
+            |b, p| b.iter(|| encoder.encode(black_box(p.clone())).unwrap()),
         );
         group.bench_with_input(
             BenchmarkId::new("fastest raw 4:2:2", &size),
             &planes_422,
-            |b, p| b.iter(|| encoder.encode(black_box(p)).unwrap()),
+            |b, p| b.iter(|| encoder.encode(black_box(p.clone())).unwrap()),
         );
         group.bench_with_input(BenchmarkId::new("fastest RGB", &size), &rgb, |b, rgb| {
             b.iter(|| encode_rgb(black_box(rgb), width, height, true))
@@ -97,15 +98,17 @@ fn encoding(c: &mut Criterion) {
 fn decoding(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode camera-like");
     group.sample_size(10);
-    let (serial, pool) = (DecodePool::whole_pictures(), DecodePool::new(2));
+    let (serial, pool) = (BandPool::new(1, "unused"), BandPool::new(2, "band decoder"));
     for (width, height) in [(1280, 720), (1920, 1080), (3840, 2160)] {
         let picture = camera_like_picture(width, height);
         for quality in [80, 95] {
             let cell = format!("{width}x{height} q{quality}");
-            let jpeg = JpegEncoder::new(quality).encode(&picture).unwrap();
+            let jpeg = JpegEncoder::new(quality)
+                .encode(picture.clone().into())
+                .unwrap();
             let sliced = JpegEncoder::new(quality)
                 .with_slices(2)
-                .encode(&picture)
+                .encode(picture.clone().into())
                 .unwrap();
             let mut rgba = Vec::new();
             group.bench_with_input(
@@ -160,13 +163,13 @@ fn slicing(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode camera-like q95");
     group.sample_size(10);
     for (width, height) in [(1280, 720), (3840, 2160)] {
-        let picture = camera_like_picture(width, height);
+        let picture = Arc::new(camera_like_picture(width, height));
         for slices in [1, 2] {
             let encoder = JpegEncoder::new(95).with_slices(slices);
             group.bench_with_input(
                 BenchmarkId::new(format!("{slices} slice(s)"), format!("{width}x{height}")),
                 &picture,
-                |b, p| b.iter(|| encoder.encode(black_box(p)).unwrap()),
+                |b, p| b.iter(|| encoder.encode(black_box(p.clone())).unwrap()),
             );
         }
     }

@@ -28,8 +28,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use framewire_proto::band_pool::BandPool;
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_picture};
-use framewire_receiver::decode_pool::DecodePool;
 use framewire_receiver::picture::Pixels;
 use framewire_sender::capture::PlanarImage;
 use framewire_sender::capture::pattern::PatternSource;
@@ -199,11 +199,13 @@ fn floor(case: &Case, mjpeg: Option<&Path>) -> f64 {
             };
             let encoder = JpegEncoder::new(case.quality);
             let mut jpeg = Vec::new();
-            let encode = timed(runs, || jpeg = encoder.encode(&picture).unwrap());
+            let encode = timed(runs, || {
+                jpeg = encoder.encode(picture.clone().into()).unwrap()
+            });
             (encode, jpeg)
         }
     };
-    let (serial, mut pixels) = (DecodePool::whole_pictures(), Pixels::default());
+    let (serial, mut pixels) = (BandPool::new(1, "unused"), Pixels::default());
     let decode = timed(runs, || {
         decode_picture(&jpeg, DEFAULT_MAX_PIXELS, &mut pixels, &serial).unwrap();
     });

@@ -3,15 +3,15 @@
 //!
 //! cargo test -p framewire-tests --test bands
 
+use framewire_proto::band_pool::BandPool;
 use framewire_proto::bands;
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, decode_picture, decode_rgba};
-use framewire_receiver::decode_pool::DecodePool;
 use framewire_receiver::picture::{Picture, Pixels};
 use framewire_sender::encoder::JpegEncoder;
 use framewire_tests::content::{Clip, camera_like, camera_like_picture};
 
 /// `jpeg` decoded as the receiver's stream decoders do, on `pool`.
-fn decoded(jpeg: &[u8], pool: &DecodePool) -> Picture {
+fn decoded(jpeg: &[u8], pool: &BandPool) -> Picture {
     let mut pixels = Pixels::default();
     let (width, height) = decode_picture(jpeg, DEFAULT_MAX_PIXELS, &mut pixels, pool).unwrap();
     Picture {
@@ -36,13 +36,13 @@ fn visible_planes(picture: &Picture) -> Vec<Vec<u8>> {
 
 #[test]
 fn banded_decodes_give_exactly_the_planes_of_whole_decodes() {
-    let (pool, whole) = (DecodePool::new(4), DecodePool::whole_pictures());
+    let (pool, whole) = (BandPool::new(4, "band decoder"), BandPool::new(1, "unused"));
     for (width, height) in [(1280, 720), (1920, 1080), (1000, 562)] {
         let picture = camera_like_picture(width, height);
         for slices in [2, 3, 4] {
             let jpeg = JpegEncoder::new(95)
                 .with_slices(slices)
-                .encode(&picture)
+                .encode(picture.clone().into())
                 .unwrap();
             let banded = bands::split(&jpeg).expect("a sliced encode has bands");
             assert!(banded.intervals() > 1);
@@ -81,17 +81,17 @@ fn a_cameras_mjpeg_with_restarts_on_rows_decodes_in_bands_like_whole() {
         45,
         "one interval per 16-row MCU row of 720 rows"
     );
-    let (pool, whole) = (DecodePool::new(3), DecodePool::whole_pictures());
+    let (pool, whole) = (BandPool::new(3, "band decoder"), BandPool::new(1, "unused"));
     assert!(visible_planes(&decoded(jpeg, &pool)) == visible_planes(&decoded(jpeg, &whole)));
 }
 
 #[test]
 fn corrupt_bands_are_an_error_not_a_panic_and_the_next_frame_decodes() {
-    let pool = DecodePool::new(2);
+    let pool = BandPool::new(2, "band decoder");
     let picture = camera_like_picture(1280, 720);
     let jpeg = JpegEncoder::new(80)
         .with_slices(2)
-        .encode(&picture)
+        .encode(picture.clone().into())
         .unwrap();
     let mut pixels = Pixels::default();
     for cut in [jpeg.len() / 2, jpeg.len() - 100, 700] {

@@ -311,9 +311,7 @@ fn play_quirky_mjpeg_camera(stop: &std::sync::atomic::AtomicBool) -> usize {
     use v4l::video::Output;
 
     let jpeg = framewire_sender::encoder::JpegEncoder::new(80)
-        .encode(&framewire_sender::capture::pattern::PatternSource::still(
-            640, 480,
-        ))
+        .encode(framewire_sender::capture::pattern::PatternSource::still(640, 480).into())
         .unwrap();
     let without_tables =
         framewire_sender::capture::v4l2::mjpeg_repair::without_huffman_tables(&jpeg);

@@ -9,7 +9,7 @@
 //! budget has room for the picture. Then it decodes a colour picture with
 //! libjpeg-turbo to its YCbCr planes (`planar`, feature `turbo`: no chroma
 //! upsampling or colour conversion on the CPU), cut into bands decoded at
-//! once on the shared [`DecodePool`] when its restart markers fall on MCU
+//! once on the shared [`BandPool`] when its restart markers fall on MCU
 //! rows (a sliced sender's, or a camera's that writes DRI), and anything
 //! else with zune-jpeg to RGBA, and hands the picture to its
 //! [`PictureSink`], if there is one. A
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use framewire_proto::Frame;
+use framewire_proto::band_pool::BandPool;
 use framewire_proto::jpeg::{JpegError, JpegInfo, header_segments, read_header};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotReceiver;
@@ -34,7 +35,6 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::budget::{Charge, MemoryBudget};
-use crate::decode_pool::DecodePool;
 use crate::picture::{Picture, Pixels};
 use crate::stream::{Newest, Stream, worth_a_log_line};
 
@@ -186,7 +186,7 @@ pub fn decode_picture(
     jpeg: &[u8],
     max_pixels: u64,
     pixels: &mut Pixels,
-    pool: &DecodePool,
+    pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
     let header = check_claims(jpeg, max_pixels)?;
     decode_checked(jpeg, &header, pixels, pool)
@@ -198,7 +198,7 @@ fn decode_checked(
     jpeg: &[u8],
     header: &JpegInfo,
     pixels: &mut Pixels,
-    pool: &DecodePool,
+    pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
     #[cfg(feature = "turbo")]
     if let Some(chroma_step) = planar::takes(jpeg) {
@@ -316,7 +316,7 @@ pub struct DecoderContext {
     /// for a snapshot on exit.
     pub keep_newest: bool,
     /// Where the bands of banded pictures are decoded.
-    pub pool: Arc<DecodePool>,
+    pub pool: Arc<BandPool>,
     pub stop: StopSignal,
 }
 
@@ -447,7 +447,7 @@ mod tests {
             decoded_total: Default::default(),
             frame_limit: None,
             keep_newest: true,
-            pool: Arc::new(DecodePool::new(2)),
+            pool: Arc::new(BandPool::new(2, "band decoder")),
             stop: StopSignal::new(),
         }
     }

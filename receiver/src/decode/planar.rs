@@ -5,7 +5,7 @@
 //! needs neither), which is most of what a decoder spends besides the
 //! entropy decoding. A JPEG whose restart intervals fall on MCU-row
 //! boundaries is cut into bands ([`framewire_proto::bands`]); the shared
-//! [`DecodePool`] decodes them at once and the bands' rows are laid one
+//! [`BandPool`] decodes them at once and the bands' rows are laid one
 //! under the other. Because planes are not upsampled, a band needs nothing
 //! from its neighbours: the planes are exactly those of a whole decode.
 //! Only three-component YCbCr pictures with 4:2:0, 4:2:2 or 4:4:4 chroma
@@ -13,12 +13,12 @@
 //! libjpeg reports errors by unwinding (the mozjpeg crate's handler), which
 //! the caller's panic guard turns into a decode error.
 
+use framewire_proto::band_pool::BandPool;
 use framewire_proto::bands::{self, Banded};
 use framewire_proto::jpeg::{header_segments, read_header};
 use mozjpeg::{ColorSpace, CompInfoExt, Decompress};
 
 use super::DecodeError;
-use crate::decode_pool::DecodePool;
 use crate::picture::Planes;
 
 /// Pictures are cut into bands of at least this many pixels: below it a
@@ -52,7 +52,7 @@ pub fn decode(
     jpeg: &[u8],
     chroma_step: (u32, u32),
     planes: &mut Planes,
-    pool: &DecodePool,
+    pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
     planes.chroma_step = chroma_step;
     let area = read_header(jpeg).map_or(0, |header| header.width as usize * header.height as usize);
@@ -104,15 +104,21 @@ fn decode_banded(
     banded: &Banded<'_>,
     most: usize,
     planes: &mut Planes,
-    pool: &DecodePool,
+    pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
-    let count = most.min(banded.intervals());
+    // Twice as many bands as threads: a helper that starts late still
+    // finds bands to take.
+    let count = (2 * most).min(banded.intervals());
     let ranges: Vec<_> = (0..count)
         .map(|band| band * banded.intervals() / count..(band + 1) * banded.intervals() / count)
         .collect();
-    let decoded = pool.run_all(ranges, |intervals| {
+    let bands: Vec<Vec<u8>> = ranges
+        .into_iter()
+        .map(|intervals| banded.band(intervals))
+        .collect();
+    let decoded = pool.run_all(bands, |band| {
         let mut band_planes = [Vec::new(), Vec::new(), Vec::new()];
-        let decoded = decode_into(&banded.band(intervals), &mut band_planes)?;
+        let decoded = decode_into(&band, &mut band_planes)?;
         Ok::<_, DecodeError>((decoded, band_planes))
     });
     let mut strides = None;

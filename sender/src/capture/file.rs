@@ -333,7 +333,7 @@ mod tests {
             .map(|&luma| {
                 let mut image = PlanarImage::new(32, 16, ChromaSampling::Yuv420);
                 image.planes[0].fill(luma);
-                encoder.encode(&image).unwrap()
+                encoder.encode(image.clone().into()).unwrap()
             })
             .collect();
         let mut file = jpegs[0].clone();

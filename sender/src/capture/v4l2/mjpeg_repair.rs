@@ -187,7 +187,7 @@ mod tests {
 
     fn camera_jpeg() -> Vec<u8> {
         JpegEncoder::new(80)
-            .encode(&PatternSource::still(320, 240))
+            .encode(PatternSource::still(320, 240).into())
             .unwrap()
     }
 
