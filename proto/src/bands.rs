@@ -323,11 +323,20 @@ impl<'a> Banded<'a> {
     /// A JPEG of intervals `range` alone: the same tables, the frame header
     /// cut to those rows, the restart markers numbered from RST0.
     pub fn band(&self, range: std::ops::Range<usize>) -> Vec<u8> {
+        let mut band = Vec::new();
+        self.band_into(range, &mut band);
+        band
+    }
+
+    /// [`Banded::band`] into `band`, whose old contents go (and whose
+    /// memory is reused: a fresh buffer costs its page faults every frame).
+    pub fn band_into(&self, range: std::ops::Range<usize>, band: &mut Vec<u8>) {
         let (_, height) = self.rows(range.clone());
         let pieces = &self.intervals[range];
         let scan_bytes: usize = pieces.iter().map(|piece| piece.len() + 2).sum();
         let header_bytes: usize = self.parts.segments.iter().map(|s| s.body.len() + 4).sum();
-        let mut band = Vec::with_capacity(header_bytes + scan_bytes + 10);
+        band.clear();
+        band.reserve(header_bytes + scan_bytes + 10);
         band.extend_from_slice(&[0xff, 0xd8]);
         let interval = self.parts.restart_interval as u16;
         for segment in &self.parts.segments {
@@ -335,7 +344,7 @@ impl<'a> Banded<'a> {
                 band.extend_from_slice(&[0xff, DRI, 0x00, 0x04]);
                 band.extend_from_slice(&interval.to_be_bytes());
             }
-            push_segment(&mut band, *segment, height);
+            push_segment(band, *segment, height);
         }
         for (index, piece) in pieces.iter().enumerate() {
             if index > 0 {
@@ -344,7 +353,6 @@ impl<'a> Banded<'a> {
             band.extend_from_slice(piece);
         }
         band.extend_from_slice(&[0xff, 0xd9]);
-        band
     }
 }
 

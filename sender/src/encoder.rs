@@ -92,20 +92,24 @@ impl JpegEncoder {
     pub fn encode(&self, image: Arc<PlanarImage>) -> anyhow::Result<Vec<u8>> {
         let settings = self.settings;
         let bands = self.band_rows(&image);
+        let (width, height) = (image.width as usize, image.height as usize);
         let (Some(pool), true) = (&self.pool, bands.len() > 1) else {
-            let (width, height) = (image.width as usize, image.height as usize);
-            return settings.encode_guarded(&Band::of(&image, 0, height), width, height);
+            let whole = Band::of(&image, 0, height);
+            return settings.encode_guarded(&whole, Vec::new(), width, height);
         };
+        let mut spare = SPARE.take();
         let jobs = bands
             .into_iter()
-            .map(|rows| (image.clone(), rows))
+            .map(|rows| (image.clone(), rows, spare.pop().unwrap_or_default()))
             .collect();
-        let encoded = pool.run_all(jobs, move |(image, (top, height))| {
-            let size = (image.width as usize, image.height as usize);
-            settings.encode_guarded(&Band::of(&image, top, height), size.0, size.1)
+        let encoded = pool.run_all(jobs, move |(image, (top, rows), out)| {
+            settings.encode_guarded(&Band::of(&image, top, rows), out, width, height)
         });
         let encoded = encoded.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-        framewire_proto::bands::join(&encoded).context("the encoded bands could not be joined")
+        let joined = framewire_proto::bands::join(&encoded);
+        spare.extend(encoded);
+        SPARE.set(spare);
+        joined.context("the encoded bands could not be joined")
     }
 
     /// The first row and the height of each band this encoder cuts the
@@ -138,15 +142,17 @@ impl JpegEncoder {
 }
 
 impl Settings {
-    /// One band, with mozjpeg's panics (its errors unwind) made errors
-    /// about the `width` x `height` picture it belongs to.
+    /// One band into `out` (emptied first), with mozjpeg's panics (its
+    /// errors unwind) made errors about the `width` x `height` picture it
+    /// belongs to.
     fn encode_guarded(
         &self,
         band: &Band<'_>,
+        out: Vec<u8>,
         width: usize,
         height: usize,
     ) -> anyhow::Result<Vec<u8>> {
-        panic::catch_unwind(AssertUnwindSafe(|| self.encode_band(band))).map_err(|panic| {
+        panic::catch_unwind(AssertUnwindSafe(|| self.encode_band(band, out))).map_err(|panic| {
             let reason = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
@@ -156,7 +162,7 @@ impl Settings {
         })?
     }
 
-    fn encode_band(&self, band: &Band<'_>) -> anyhow::Result<Vec<u8>> {
+    fn encode_band(&self, band: &Band<'_>, mut out: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let mut compress = Compress::new(ColorSpace::JCS_YCbCr);
         // The fastest profile resets every setting, quality included: set it first.
         compress.set_fastest_defaults();
@@ -169,9 +175,10 @@ impl Settings {
         };
         compress.set_chroma_sampling_pixel_sizes(chroma_pixel, chroma_pixel);
         compress.set_raw_data_in(true);
-        let estimate = band.width * band.height / 4;
+        out.clear();
+        out.reserve(band.width * band.height / 4);
         let mut started = compress
-            .start_compress(Vec::with_capacity(estimate))
+            .start_compress(out)
             .context("mozjpeg could not start")?;
         if !started.write_raw_data(&band.planes) {
             return Err(anyhow!("mozjpeg took fewer rows than the picture has"));
@@ -180,6 +187,12 @@ impl Settings {
             .finish()
             .context("mozjpeg could not finish the JPEG")
     }
+}
+
+thread_local! {
+    /// Each encoder worker's band buffers, reused picture after picture: a
+    /// fresh buffer of a few hundred KB costs its page faults every time.
+    static SPARE: std::cell::Cell<Vec<Vec<u8>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Rows `top..top + height` of a picture's planes, `top` on an MCU row.

@@ -112,26 +112,54 @@ fn decode_banded(
     let ranges: Vec<_> = (0..count)
         .map(|band| band * banded.intervals() / count..(band + 1) * banded.intervals() / count)
         .collect();
-    let bands: Vec<Vec<u8>> = ranges
+    let mut spare = SPARE.take();
+    let jobs: Vec<BandBuffers> = ranges
         .into_iter()
-        .map(|intervals| banded.band(intervals))
+        .map(|intervals| {
+            let mut buffers = spare.pop().unwrap_or_default();
+            banded.band_into(intervals, &mut buffers.jpeg);
+            buffers
+        })
         .collect();
-    let decoded = pool.run_all(bands, |band| {
-        let mut band_planes = [Vec::new(), Vec::new(), Vec::new()];
-        let decoded = decode_into(&band, &mut band_planes)?;
-        Ok::<_, DecodeError>((decoded, band_planes))
+    let decoded = pool.run_all(jobs, |mut buffers| {
+        buffers.planes.iter_mut().for_each(Vec::clear);
+        (decode_into(&buffers.jpeg, &mut buffers.planes), buffers)
     });
     let mut strides = None;
-    for result in decoded {
-        let (((width, _), band_strides), band_planes) = result?;
-        if width != banded.width() || strides.is_some_and(|strides| strides != band_strides) {
-            return Err(DecodeError::Corrupt("its bands do not fit together".into()));
+    let mut failure = None;
+    for (result, buffers) in decoded {
+        match result {
+            Ok(((width, _), band_strides))
+                if width == banded.width()
+                    && strides.is_none_or(|strides| strides == band_strides) =>
+            {
+                strides = Some(band_strides);
+                for (plane, band_plane) in planes.planes.iter_mut().zip(&buffers.planes) {
+                    plane.extend_from_slice(band_plane);
+                }
+            }
+            Ok(_) => failure = Some(DecodeError::Corrupt("its bands do not fit together".into())),
+            Err(error) => failure = Some(error),
         }
-        strides = Some(band_strides);
-        for (plane, band_plane) in planes.planes.iter_mut().zip(band_planes) {
-            plane.extend_from_slice(&band_plane);
-        }
+        spare.push(buffers);
     }
+    SPARE.set(spare);
     planes.strides = strides.unwrap_or_default();
-    Ok((banded.width(), banded.height()))
+    match failure {
+        Some(error) => Err(error),
+        None => Ok((banded.width(), banded.height())),
+    }
+}
+
+/// One band's JPEG and its decoded planes.
+#[derive(Default)]
+struct BandBuffers {
+    jpeg: Vec<u8>,
+    planes: [Vec<u8>; 3],
+}
+
+thread_local! {
+    /// Each stream decoder's band buffers, reused picture after picture: a
+    /// fresh buffer of a few hundred KB costs its page faults every time.
+    static SPARE: std::cell::Cell<Vec<BandBuffers>> = const { std::cell::Cell::new(Vec::new()) };
 }
