@@ -118,6 +118,12 @@ pub struct Args {
     /// others are decoded whole) [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub decode_threads: Option<u64>,
+    /// Where the window turns pictures' YCbCr into RGB: `shader` (on the
+    /// GPU), `decoder` (on the CPU, with the decoding), or `auto`: the
+    /// shader, unless the graphics adapter is a software renderer.
+    #[cfg(feature = "window")]
+    #[arg(long, value_enum, default_value_t = crate::view::ColourConversion::Auto)]
+    pub colour_conversion: crate::view::ColourConversion,
 }
 
 impl Args {

@@ -74,7 +74,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             .snapshot_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("."));
-        let (window, sink) = WindowView::new(address.to_string(), snapshots)?;
+        let (window, sink) =
+            WindowView::new(address.to_string(), snapshots, args.colour_conversion)?;
         (Some(window), Some(sink))
     };
     let mut server = Server::new(

@@ -25,11 +25,16 @@ struct WindowReceiver {
 
 impl WindowReceiver {
     fn start(test: &str, screen: (u32, u32)) -> WindowReceiver {
-        Self::start_with(test, screen, &[])
+        Self::start_with(test, screen, &[], &[])
     }
 
-    /// Starts it with more environment variables.
-    fn start_with(test: &str, screen: (u32, u32), env: &[(&str, &str)]) -> WindowReceiver {
+    /// Starts it with more environment variables and arguments.
+    fn start_with(
+        test: &str,
+        screen: (u32, u32),
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> WindowReceiver {
         let xvfb = Xvfb::start(screen.0, screen.1);
         let dir = scratch_dir(test);
         let runtime_dir = dir.join("xdg");
@@ -41,7 +46,9 @@ impl WindowReceiver {
             ("XDG_RUNTIME_DIR", runtime_dir.to_str().unwrap()),
         ];
         all_env.extend_from_slice(env);
-        let receiver = Receiver::start_in(dir, "127.0.0.1:0", &["--window"], &all_env);
+        let mut all_args = vec!["--window"];
+        all_args.extend_from_slice(args);
+        let receiver = Receiver::start_in(dir, "127.0.0.1:0", &all_args, &all_env);
         receiver
             .process
             .wait_for_log("nothing answers", Duration::from_secs(1));
@@ -115,6 +122,34 @@ fn the_window_shows_the_pattern_scaled_to_fit_with_black_bars() {
 }
 
 #[test]
+fn the_shader_and_the_decoder_convert_colours_alike() {
+    // On lavapipe `auto` converts in the decoder; both ways must show the
+    // pattern's colours in the same places.
+    for conversion in ["shader", "decoder"] {
+        let test = format!("window-colour-{conversion}");
+        let mut window = WindowReceiver::start_with(
+            &test,
+            (1280, 720),
+            &[],
+            &["--colour-conversion", conversion],
+        );
+        let _sender = window.stream(&test);
+        window
+            .receiver
+            .process
+            .wait_for_log("drawing with", Duration::from_secs(10));
+        let screen = window.xvfb.screenshot_showing((160.0, 0.0, 960.0, 720.0));
+        window.receiver.stop();
+        assert_pattern_at(
+            &screen,
+            (160.0, 0.0, 960.0, 720.0),
+            SCREEN_TOLERANCE,
+            conversion,
+        );
+    }
+}
+
+#[test]
 fn on_a_hidpi_screen_the_window_and_its_text_scale_up() {
     // winit's X11 backend takes the scale factor from this variable: the
     // 1280x720 (logical) window is 2560x1440 pixels.
@@ -122,6 +157,7 @@ fn on_a_hidpi_screen_the_window_and_its_text_scale_up() {
         "window-hidpi",
         (2560, 1440),
         &[("WINIT_X11_SCALE_FACTOR", "2")],
+        &[],
     );
     let _sender = window.stream("hidpi");
     // 640x480 enlarged 3x to 1920x1440, centred.

@@ -73,6 +73,11 @@ pub struct DecodedFrame {
 /// stream's decoder thread; it must hand the frame on, not work on it.
 pub trait PictureSink: Send + Sync {
     fn show(&self, frame: DecodedFrame);
+
+    /// Whether it takes YCbCr planes (else the decoder makes RGBA).
+    fn wants_planes(&self) -> bool {
+        true
+    }
 }
 
 /// Why one frame could not be decoded.
@@ -189,19 +194,21 @@ pub fn decode_picture(
     pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
     let header = check_claims(jpeg, max_pixels)?;
-    decode_checked(jpeg, &header, pixels, pool)
+    decode_checked(jpeg, &header, pixels, pool, true)
 }
 
-/// Decodes `jpeg`, whose claims `header` holds, into `pixels`, reusing
-/// their buffers where it can.
+/// Decodes `jpeg`, whose claims `header` holds, into `pixels` (planes if
+/// `planes` and the JPEG allows, else RGBA), reusing their buffers where it
+/// can.
 fn decode_checked(
     jpeg: &[u8],
     header: &JpegInfo,
     pixels: &mut Pixels,
     pool: &BandPool,
+    planes: bool,
 ) -> Result<(u32, u32), DecodeError> {
     #[cfg(feature = "turbo")]
-    if let Some(chroma_step) = planar::takes(jpeg) {
+    if planes && let Some(chroma_step) = planar::takes(jpeg) {
         if !matches!(pixels, Pixels::YCbCr(_)) {
             *pixels = Pixels::YCbCr(crate::picture::Planes::default());
         }
@@ -217,7 +224,7 @@ fn decode_checked(
         }
         return Ok(size);
     }
-    let _ = pool; // without libjpeg-turbo every picture is decoded whole
+    let _ = (pool, planes); // without libjpeg-turbo every picture is decoded whole
     if !matches!(pixels, Pixels::Rgba(_)) {
         *pixels = Pixels::Rgba(Vec::new());
     }
@@ -408,7 +415,8 @@ impl DecoderContext {
             }
         };
         let _working = self.budget.charge(working_bytes).ok_or_else(over_budget)?;
-        match decode_checked(jpeg, &header, &mut scratch.pixels, &self.pool) {
+        let planes = self.sink.as_ref().is_none_or(|sink| sink.wants_planes());
+        match decode_checked(jpeg, &header, &mut scratch.pixels, &self.pool, planes) {
             Ok((width, height)) => Ok((width, height, charge)),
             Err(error) => {
                 scratch.charge = Some(charge);

@@ -18,6 +18,8 @@ pub struct Mailbox {
     frames: Mutex<Vec<DecodedFrame>>,
     /// Set when a wake-up is on its way, so one is sent per batch.
     wake_pending: AtomicBool,
+    /// The window wants RGBA from the decoders, not planes.
+    rgba_only: AtomicBool,
 }
 
 impl Mailbox {
@@ -37,6 +39,11 @@ impl Mailbox {
             }
         }
         !self.wake_pending.swap(true, Ordering::AcqRel)
+    }
+
+    /// From now on the decoders make RGBA (`true`) or planes.
+    pub fn set_rgba_only(&self, rgba_only: bool) {
+        self.rgba_only.store(rgba_only, Ordering::Relaxed);
     }
 
     /// Every waiting picture; the next one wakes the loop again.
@@ -60,5 +67,9 @@ impl PictureSink for WindowSink {
         if self.mailbox.put(frame) {
             let _ = self.proxy.send_event(Wake::FramesReady);
         }
+    }
+
+    fn wants_planes(&self) -> bool {
+        !self.mailbox.rgba_only.load(Ordering::Relaxed)
     }
 }

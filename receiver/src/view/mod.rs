@@ -73,12 +73,26 @@ pub struct WindowView {
     app: App,
 }
 
+/// Where a picture's YCbCr becomes RGB for the window (`--colour-conversion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColourConversion {
+    /// In the shader on a GPU; in the decoder when the adapter is a
+    /// software renderer, which pays for every texture read on the CPU.
+    #[default]
+    Auto,
+    /// Always in the shader (planes uploaded, 1.5 bytes a pixel at 4:2:0).
+    Shader,
+    /// Always in the decoder (RGBA uploaded, 4 bytes a pixel).
+    Decoder,
+}
+
 impl WindowView {
     /// Opens the connection to the display; the window itself appears on
     /// `run`. Snapshots (S) go to `snapshot_dir`.
     pub fn new(
         listening_on: String,
         snapshot_dir: PathBuf,
+        colour: ColourConversion,
     ) -> anyhow::Result<(WindowView, Arc<dyn PictureSink>)> {
         let event_loop = display::event_loop()?;
         let mailbox = Arc::new(Mailbox::default());
@@ -91,6 +105,7 @@ impl WindowView {
             proxy: event_loop.create_proxy(),
             listening_on,
             snapshot_dir,
+            colour,
             window: None,
             gpu: None,
             tiles: Vec::new(),
@@ -192,6 +207,7 @@ struct App {
     proxy: EventLoopProxy<Wake>,
     listening_on: String,
     snapshot_dir: PathBuf,
+    colour: ColourConversion,
     window: Option<Arc<Window>>,
     gpu: Option<Gpu>,
     tiles: Vec<Tile>,
@@ -230,6 +246,19 @@ impl App {
                  mesa-vulkan-drivers); or run with --headless"
             )
         })?;
+        let rgba = match self.colour {
+            ColourConversion::Auto => surface.software,
+            ColourConversion::Shader => false,
+            ColourConversion::Decoder => true,
+        };
+        if rgba && self.colour == ColourConversion::Auto {
+            log::info!(
+                "a software renderer draws: the decoders convert pictures to RGBA (cheaper on the \
+                 CPU than its shader's three texture reads a pixel; --colour-conversion shader \
+                 to change)"
+            );
+        }
+        self.mailbox.set_rgba_only(rgba);
         let renderer = Renderer::new(&surface.device, surface.format());
         self.window = Some(window);
         self.gpu = Some(Gpu { surface, renderer });

@@ -12,12 +12,11 @@ struct Params {
     brightness: f32,
     taps_x: u32,
     taps_y: u32,
-    // 1: YCbCr planes; 0: RGBA in `picture`.
-    planar: u32,
+    _padding: u32,
     // The part of the chroma textures the picture covers (below 1 when a
     // picture of odd size leaves a half-used last chroma sample).
     chroma_scale: vec2<f32>,
-    _padding: vec2<f32>,
+    _padding_end: vec2<f32>,
 }
 
 @group(0) @binding(0) var picture: texture_2d<f32>;
@@ -41,10 +40,12 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOutput {
     return out;
 }
 
-// The picture's colour at `uv`, from RGBA or from its planes.
-fn sample(uv: vec2<f32>) -> vec4<f32> {
+// The picture's colour at `uv`, from RGBA or from its planes. `planar` is a
+// constant in each entry point, so the driver drops the other branch (a
+// software rasteriser pays for every texture read it keeps).
+fn sample(uv: vec2<f32>, planar: bool) -> vec4<f32> {
     let first = textureSampleLevel(picture, picture_sampler, uv, 0.0);
-    if params.planar == 0u {
+    if !planar {
         return first;
     }
     let chroma_uv = uv * params.chroma_scale;
@@ -55,11 +56,10 @@ fn sample(uv: vec2<f32>) -> vec4<f32> {
     return vec4<f32>(clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0);
 }
 
-@fragment
-fn fs_main(in: VertexOutput) -> @location(0) vec4<f32> {
+fn shade(in: VertexOutput, planar: bool) -> vec4<f32> {
     var colour: vec4<f32>;
     if params.taps_x == 1u && params.taps_y == 1u {
-        colour = sample(in.uv);
+        colour = sample(in.uv, planar);
     } else {
         let footprint = vec2<f32>(dpdx(in.uv.x), dpdy(in.uv.y));
         var sum = vec4<f32>(0.0);
@@ -67,10 +67,22 @@ fn fs_main(in: VertexOutput) -> @location(0) vec4<f32> {
             for (var x = 0u; x < params.taps_x; x++) {
                 let offset = (vec2<f32>(f32(x), f32(y)) + 0.5)
                     / vec2<f32>(f32(params.taps_x), f32(params.taps_y)) - 0.5;
-                sum += sample(in.uv + offset * footprint);
+                sum += sample(in.uv + offset * footprint, planar);
             }
         }
         colour = sum / f32(params.taps_x * params.taps_y);
     }
     return vec4<f32>(colour.rgb * params.brightness, colour.a);
+}
+
+// RGBA pictures and labels.
+@fragment
+fn fs_main(in: VertexOutput) -> @location(0) vec4<f32> {
+    return shade(in, false);
+}
+
+// Pictures in YCbCr planes.
+@fragment
+fn fs_planes(in: VertexOutput) -> @location(0) vec4<f32> {
+    return shade(in, true);
 }

@@ -42,10 +42,12 @@ pub struct Renderer {
     sampler: wgpu::Sampler,
     opaque: wgpu::RenderPipeline,
     blended: wgpu::RenderPipeline,
+    /// Pictures in planes, converted to RGB as they are drawn.
+    planar: wgpu::RenderPipeline,
 }
 
-/// The shader's `Params`: brightness, the number of taps on each axis,
-/// whether the picture is planes, and the chroma textures' share of them.
+/// The shader's `Params`: brightness, the number of taps on each axis, and
+/// the chroma textures' share of a planar picture.
 const PARAMS_BYTES: u64 = 32;
 /// At most this many taps per axis when shrinking. Each bilinear tap
 /// averages about two texels per axis, so two taps spread over a pixel's
@@ -99,7 +101,7 @@ impl Renderer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = |blend: wgpu::BlendState| {
+        let pipeline = |blend: wgpu::BlendState, fragment: &str| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some("framewire picture"),
                 layout: Some(&pipeline_layout),
@@ -117,7 +119,7 @@ impl Renderer {
                 multisample: wgpu::MultisampleState::default(),
                 fragment: Some(wgpu::FragmentState {
                     module: &shader,
-                    entry_point: Some("fs_main"),
+                    entry_point: Some(fragment),
                     compilation_options: wgpu::PipelineCompilationOptions::default(),
                     targets: &[Some(wgpu::ColorTargetState {
                         format: target_format,
@@ -130,8 +132,9 @@ impl Renderer {
             })
         };
         Renderer {
-            opaque: pipeline(wgpu::BlendState::REPLACE),
-            blended: pipeline(wgpu::BlendState::ALPHA_BLENDING),
+            opaque: pipeline(wgpu::BlendState::REPLACE, "fs_main"),
+            blended: pipeline(wgpu::BlendState::ALPHA_BLENDING, "fs_main"),
+            planar: pipeline(wgpu::BlendState::REPLACE, "fs_planes"),
             layout,
             sampler,
         }
@@ -260,7 +263,6 @@ impl Renderer {
                 let chroma = draw.image.textures[1].size();
                 let scale_x = draw.image.width as f32 / (step_x * chroma.width) as f32;
                 let scale_y = draw.image.height as f32 / (step_y * chroma.height) as f32;
-                params[12..16].copy_from_slice(&1u32.to_le_bytes());
                 params[16..20].copy_from_slice(&scale_x.to_le_bytes());
                 params[20..24].copy_from_slice(&scale_y.to_le_bytes());
             }
@@ -291,7 +293,9 @@ impl Renderer {
             if width < 1.0 || height < 1.0 {
                 continue;
             }
-            pass.set_pipeline(if draw.blend {
+            pass.set_pipeline(if draw.image.chroma_step.is_some() {
+                &self.planar
+            } else if draw.blend {
                 &self.blended
             } else {
                 &self.opaque

@@ -31,6 +31,8 @@ pub struct WindowSurface {
     config: wgpu::SurfaceConfiguration,
     /// The last frame was usable but not optimal: configure afresh first.
     reconfigure: bool,
+    /// The adapter is a software renderer (Mesa's lavapipe, WARP).
+    pub software: bool,
 }
 
 impl WindowSurface {
@@ -98,6 +100,7 @@ impl WindowSurface {
             queue,
             config,
             reconfigure: false,
+            software: info.device_type == wgpu::DeviceType::Cpu,
         })
     }
 
