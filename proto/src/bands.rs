@@ -9,7 +9,7 @@
 //! the same coefficients as an unbanded encode of the picture. The receiver
 //! [`split`]s any baseline JPEG whose restart interval falls on MCU-row
 //! boundaries (ours, and cameras' that write DRI) into intervals and makes
-//! each run of intervals a small JPEG of its own ([`Banded::band`]), which a
+//! each run of intervals a small JPEG of its own ([`Banded::band_into`]), which a
 //! decoder turns into that band's rows of the picture. Everything here
 //! works on the marker structure only; nothing decodes entropy-coded data.
 
@@ -212,28 +212,15 @@ pub fn join(bands: &[Vec<u8>]) -> Result<Vec<u8>, JoinError> {
     if interval > u16::MAX as u32 {
         return Err(JoinError::IntervalTooLong(interval));
     }
+    let last = bands.len() - 1;
+    check_band(0, &first_parts, &first_parts, band_height, last == 0)?;
     let mut scans = Vec::with_capacity(bands.len());
-    let mut total_height = 0;
-    for (index, band) in bands.iter().enumerate() {
+    let mut total_height = first_parts.geometry.height;
+    scans.push(first_parts.scan);
+    for (index, band) in bands.iter().enumerate().skip(1) {
         let parts = parts(band)?.ok_or(JoinError::NotBaseline(index))?;
-        if !parts.baseline || parts.restart_interval != 0 {
-            return Err(JoinError::NotBaseline(index));
-        }
-        if !same_tables(&first_parts, &parts) {
-            return Err(JoinError::DifferentTables(index));
-        }
-        let height = parts.geometry.height;
-        if index + 1 < bands.len() && height != band_height {
-            return Err(JoinError::BandHeight {
-                index,
-                height,
-                expected: band_height,
-            });
-        }
-        if !parts.restarts.is_empty() {
-            return Err(JoinError::HasRestarts(index));
-        }
-        total_height += height;
+        check_band(index, &parts, &first_parts, band_height, index == last)?;
+        total_height += parts.geometry.height;
         scans.push(parts.scan);
     }
     let scan_bytes: usize = scans.iter().map(|scan| scan.len() + 2).sum();
@@ -254,6 +241,35 @@ pub fn join(bands: &[Vec<u8>]) -> Result<Vec<u8>, JoinError> {
     }
     joined.extend_from_slice(&[0xff, 0xd9]);
     Ok(joined)
+}
+
+/// Checks that band `index` can follow the first: baseline without
+/// restarts, the first's tables, and (unless it is the last) its height.
+fn check_band(
+    index: usize,
+    parts: &Parts<'_>,
+    first: &Parts<'_>,
+    band_height: u32,
+    last: bool,
+) -> Result<(), JoinError> {
+    if !parts.baseline || parts.restart_interval != 0 {
+        return Err(JoinError::NotBaseline(index));
+    }
+    if !same_tables(first, parts) {
+        return Err(JoinError::DifferentTables(index));
+    }
+    let height = parts.geometry.height;
+    if !last && height != band_height {
+        return Err(JoinError::BandHeight {
+            index,
+            height,
+            expected: band_height,
+        });
+    }
+    if !parts.restarts.is_empty() {
+        return Err(JoinError::HasRestarts(index));
+    }
+    Ok(())
 }
 
 /// Whether two JPEGs' header segments are the same, but for the height.
@@ -320,16 +336,10 @@ impl<'a> Banded<'a> {
         (top, bottom.saturating_sub(top))
     }
 
-    /// A JPEG of intervals `range` alone: the same tables, the frame header
-    /// cut to those rows, the restart markers numbered from RST0.
-    pub fn band(&self, range: std::ops::Range<usize>) -> Vec<u8> {
-        let mut band = Vec::new();
-        self.band_into(range, &mut band);
-        band
-    }
-
-    /// [`Banded::band`] into `band`, whose old contents go (and whose
-    /// memory is reused: a fresh buffer costs its page faults every frame).
+    /// A JPEG of intervals `range` alone, written into `band` (whose old
+    /// contents go and whose memory is reused: a fresh buffer costs its page
+    /// faults every frame): the same tables, the frame header cut to those
+    /// rows, the restart markers numbered from RST0.
     pub fn band_into(&self, range: std::ops::Range<usize>, band: &mut Vec<u8>) {
         let (_, height) = self.rows(range.clone());
         let pieces = &self.intervals[range];
@@ -423,7 +433,8 @@ mod tests {
             assert_eq!(banded.intervals[index], *scan);
         }
         // Two intervals as one band: the restart between them is RST0.
-        let lower = banded.band(1..3);
+        let mut lower = Vec::new();
+        banded.band_into(1..3, &mut lower);
         let parts = parts(&lower).unwrap().unwrap();
         assert_eq!(parts.geometry.height, 52);
         assert_eq!(parts.scan, &[4, 5, 0xff, 0xd0, 6]);
