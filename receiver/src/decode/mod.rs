@@ -215,7 +215,7 @@ fn decode_checked(
         let Pixels::YCbCr(planes) = pixels else {
             unreachable!("just made planes")
         };
-        let size = planar::decode(jpeg, chroma_step, planes, pool)?;
+        let size = planar::decode(jpeg, header, chroma_step, planes, pool)?;
         if size != (header.width, header.height) || !planes.fit(size.0, size.1) {
             return Err(DecodeError::Corrupt(format!(
                 "decoded planes do not hold the {}x{} picture its header claims",

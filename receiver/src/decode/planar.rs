@@ -15,7 +15,7 @@
 
 use framewire_proto::band_pool::BandPool;
 use framewire_proto::bands::{self, Banded};
-use framewire_proto::jpeg::{header_segments, read_header};
+use framewire_proto::jpeg::{JpegInfo, header_segments};
 use mozjpeg::{ColorSpace, CompInfoExt, Decompress};
 
 use super::DecodeError;
@@ -46,16 +46,18 @@ pub fn takes(jpeg: &[u8]) -> Option<(u32, u32)> {
     None
 }
 
-/// Decodes `jpeg` (which [`takes`] took) into `planes`: in bands on `pool`
+/// Decodes `jpeg` (which [`takes`] took, with the checked `header`) into
+/// `planes`: in bands on `pool`
 /// when its restart markers allow it, else whole.
 pub fn decode(
     jpeg: &[u8],
+    header: &JpegInfo,
     chroma_step: (u32, u32),
     planes: &mut Planes,
     pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
     planes.chroma_step = chroma_step;
-    let area = read_header(jpeg).map_or(0, |header| header.width as usize * header.height as usize);
+    let area = header.width as usize * header.height as usize;
     let most = (area / MIN_BAND_PIXELS).min(pool.threads());
     for plane in &mut planes.planes {
         plane.clear();
