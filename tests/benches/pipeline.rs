@@ -242,7 +242,13 @@ fn source_args(case: &Case) -> (Vec<String>, Option<PathBuf>) {
     }
 }
 
-fn run_cell(case: &Case, build: &Build, floor_ms: f64, options: &Options) -> Cell {
+fn run_cell(
+    case: &Case,
+    source: &[String],
+    build: &Build,
+    floor_ms: f64,
+    options: &Options,
+) -> Cell {
     let dir = std::env::temp_dir().join(format!("framewire-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report_path = dir.join("report.json");
@@ -258,7 +264,7 @@ fn run_cell(case: &Case, build: &Build, floor_ms: f64, options: &Options) -> Cel
         &[],
     );
     let address = listening_address(&receiver).to_string();
-    let (mut args, _) = source_args(case);
+    let mut args = source.to_vec();
     for (name, value) in [
         ("--connect", address),
         ("--fps", case.fps.to_string()),
@@ -442,11 +448,11 @@ fn main() {
         {
             continue;
         }
-        let (_, mjpeg) = source_args(&case);
+        let (source, mjpeg) = source_args(&case);
         let floor_ms = floor(&case, mjpeg.as_deref());
         let measured: Vec<Cell> = builds
             .iter()
-            .map(|build| run_cell(&case, build, floor_ms, &options))
+            .map(|build| run_cell(&case, &source, build, floor_ms, &options))
             .collect();
         for cell in &measured {
             print_cell(&case, cell);

@@ -47,8 +47,8 @@ pub fn takes(jpeg: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Decodes `jpeg` (which [`takes`] took, with the checked `header`) into
-/// `planes`: in bands on `pool`
-/// when its restart markers allow it, else whole.
+/// `planes`: in bands on `pool` when its restart markers allow it, else
+/// whole.
 pub fn decode(
     jpeg: &[u8],
     header: &JpegInfo,
