@@ -77,11 +77,11 @@ impl Xvfb {
         self.xdotool(&["windowfocus", "--sync", "key", key]);
     }
 
-    /// Screenshots until `shows` holds for one, for up to 5 s; returns the
+    /// Screenshots until `shows` holds for one, for up to 10 s; returns the
     /// last. On a loaded machine the window may present a change a few
     /// frames late; the caller asserts on what it got.
     pub fn screenshot_when(&self, shows: impl Fn(&Image) -> bool) -> Image {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let screen = self.screenshot();
             if shows(&screen) || std::time::Instant::now() > deadline {
@@ -91,7 +91,7 @@ impl Xvfb {
         }
     }
 
-    /// Screenshots until one shows the test pattern at `placed`, for up to 5 s.
+    /// Screenshots until one shows the test pattern at `placed`, for up to 10 s.
     pub fn screenshot_showing(&self, placed: Placed) -> Image {
         self.screenshot_when(|screen| shows_pattern_at(screen, placed, SCREEN_TOLERANCE))
     }

@@ -130,7 +130,19 @@ fn with_tls_it_keeps_its_certificate_under_appdata_and_a_pinned_sender_streams()
         .wait_for_log("disconnected after 30 frames", MINUTE);
     receiver.process.signal("INT");
     assert!(receiver.process.wait_exit(MINUTE).success());
-    assert!(field(&receiver.report()["streams"][0], "frames_decoded") >= 30);
+    // Every frame came through TLS intact. Under load Wine's decoder may
+    // fall behind, and then the latest-frame rule replaces a waiting frame:
+    // each one received is decoded or counted as replaced, none is broken.
+    let stream = &receiver.report()["streams"][0];
+    let decoded = field(stream, "frames_decoded");
+    assert_eq!(field(stream, "frames_received"), 30, "{stream:#}");
+    assert_eq!(
+        decoded + field(stream, "dropped_before_decode"),
+        30,
+        "{stream:#}"
+    );
+    assert_eq!(field(stream, "decode_errors"), 0, "{stream:#}");
+    assert!(decoded >= 15, "most frames are decoded: {stream:#}");
 }
 
 #[test]

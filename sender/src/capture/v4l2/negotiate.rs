@@ -57,7 +57,7 @@ impl Offer {
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
-    /// `None` is `--format auto`.
+    /// `None`: no `--format` given, the sender chooses.
     pub format: Option<PixelFormat>,
     pub width: u32,
     pub height: u32,
