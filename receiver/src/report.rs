@@ -194,6 +194,8 @@ pub struct StreamReport {
     pub decoded_fps: f64,
     /// Mean time to decode one frame.
     pub decode_ms_mean: f64,
+    /// From the connection to the first decoded frame.
+    pub first_frame_ms: Option<f64>,
     pub latency_samples: u64,
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p95: Option<f64>,
@@ -230,6 +232,7 @@ impl StreamReport {
             height,
             decode_ms_mean,
             decoded_fps,
+            first_frame_ms,
         } = stream.counters();
         StreamReport {
             id: stream.id(),
@@ -252,6 +255,7 @@ impl StreamReport {
             height,
             decoded_fps,
             decode_ms_mean,
+            first_frame_ms,
             latency_samples: latency.count(),
             latency_ms_p50: latency.quantile_ms(0.50),
             latency_ms_p95: latency.quantile_ms(0.95),

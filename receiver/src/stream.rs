@@ -124,6 +124,8 @@ pub struct Counters {
     pub decode_ms_mean: f64,
     /// Decoded frames per second between the first and the latest one.
     pub decoded_fps: f64,
+    /// From the connection to the first decoded frame, in milliseconds.
+    pub first_frame_ms: Option<f64>,
 }
 
 impl Counters {
@@ -467,6 +469,7 @@ impl Stream {
             } else {
                 (decoded - 1) as f64 * 1e6 / span_us as f64
             },
+            first_frame_ms: (decoded > 0).then(|| first as f64 / 1000.0),
         }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! [`capture`] makes pictures (test pattern, files, cameras), [`pipeline`]
 //! decides which of them [`encoder`] turns into JPEG frames and in what order, [`transport`] sends frames to a receiver (over [`tls`]
-//! when asked), and [`stats`] counts what happened. Nothing here parses a command line.
+//! when asked), [`audience`] tells the pipeline whether a receiver is
+//! connected, and [`stats`] counts what happened. Nothing here parses a command line.
 
+pub mod audience;
 pub mod capture;
 pub mod encoder;
 pub mod pipeline;

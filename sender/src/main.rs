@@ -17,6 +17,7 @@ use framewire_proto::auth::load_token;
 use framewire_proto::slot::latest_slot;
 
 use framewire_proto::shutdown::StopSignal;
+use framewire_sender::audience::Audience;
 use framewire_sender::capture::file::FileSource;
 use framewire_sender::capture::pattern::PatternSource;
 use framewire_sender::capture::same_frames::SameFrameFilter;
@@ -82,6 +83,16 @@ struct Args {
         value_name = "SECONDS"
     )]
     camera_timeout: f64,
+    /// With no receiver connected nothing is captured or encoded; after
+    /// this many seconds without one the camera is released too, and
+    /// opened again when a receiver connects.
+    #[arg(
+        long,
+        env = "FRAMEWIRE_IDLE_CLOSE",
+        default_value_t = 10.0,
+        value_name = "SECONDS"
+    )]
+    idle_close: f64,
     /// The file to stream with `--source file`: Y4M (4:2:0, 4:2:2 or mono),
     /// encoded like camera frames, or MJPEG, passed through; played in a loop.
     #[arg(
@@ -230,6 +241,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     if !args.camera_timeout.is_finite() || args.camera_timeout <= 0.0 {
         anyhow::bail!("--camera-timeout must be a positive number of seconds");
     }
+    if !args.idle_close.is_finite() || args.idle_close < 0.0 {
+        anyhow::bail!("--idle-close must be a number of seconds, 0 or more");
+    }
     if args.list_devices {
         print!("{}", device::describe_devices());
         return Ok(());
@@ -248,6 +262,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         })
         .transpose()?;
     let stats = Arc::new(SenderStats::default());
+    let audience = Audience::new();
     let mut source = open_source(&args, &stats, &stop)?;
     let (frames_out, frames_in) = latest_slot();
     let drops = frames_out.drop_counter();
@@ -268,6 +283,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 same_frames: args
                     .drop_same_frames
                     .then(|| SameFrameFilter::new(Duration::from_secs(1))),
+                audience: &audience,
+                idle_close: Duration::from_secs_f64(args.idle_close),
                 stats: &stats,
                 stop: &stop,
             };
@@ -285,6 +302,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             stream_name: stream_name.clone(),
             token: token.clone(),
             tls: tls.clone(),
+            audience: &audience,
             stats: &stats,
             stop: &stop,
         };

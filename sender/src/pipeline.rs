@@ -5,13 +5,16 @@
 //! has no clock of its own, repeated pictures skipped with
 //! `--drop-same-frames`) only when an encoder worker is free to take them,
 //! so nothing waits in a queue and every picture encoded is the newest the
-//! source has; while all workers are busy, a camera's stale frames are given
-//! back to the driver. `--workers` encoders run in parallel, each frame
+//! source has (a camera hands out the newest of its ready frames). `--workers` encoders run in parallel, each frame
 //! tagged with a ticket in capture order, and a finished frame waits for the
 //! ones before it, so frames leave in capture order. They go into the
 //! transport's latest-frame slot, where a newer frame replaces one the
 //! network had no time to send. How a picture becomes a JPEG is the
 //! [`crate::encoder`]'s business; a camera's JPEG is passed through.
+//!
+//! While no receiver is connected (the [`Audience`] says), nothing is
+//! captured or encoded; after `idle_close` without one the source lets go
+//! of its camera, and the first frame after a connection is a fresh one.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,14 +23,18 @@ use framewire_proto::Frame;
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotSender;
 
+use crate::audience::Audience;
 use crate::capture::same_frames::SameFrameFilter;
 use crate::capture::{Pacer, Picture, RawFrame, Source};
 use crate::encoder::JpegEncoder;
 use crate::stats::SenderStats;
 
-/// How often the capture thread, waiting for a free worker, gives a
-/// camera's stale frames back.
-const DRAIN_INTERVAL: Duration = Duration::from_millis(5);
+/// How often the capture thread, waiting for a free worker, looks at the
+/// stop signal.
+const WORKER_POLL: Duration = Duration::from_millis(5);
+/// How often the capture thread, waiting for a receiver, looks at the
+/// stop signal and the idle time.
+const AUDIENCE_POLL: Duration = Duration::from_millis(100);
 
 /// Where and how capture and encoding run.
 pub struct Pipeline<'a> {
@@ -41,6 +48,10 @@ pub struct Pipeline<'a> {
     pub pacer: Pacer,
     /// `--drop-same-frames`.
     pub same_frames: Option<SameFrameFilter>,
+    /// Whether a receiver is connected: nothing is captured without one.
+    pub audience: &'a Audience,
+    /// Without a receiver for this long, the source releases its camera.
+    pub idle_close: Duration,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -78,10 +89,13 @@ impl Pipeline<'_> {
     fn capture(&mut self, source: &mut dyn Source, handoff: &Handoff) -> anyhow::Result<()> {
         let mut taken = 0;
         while !self.stop.is_stopped() && self.frame_limit.is_none_or(|limit| taken < limit) {
+            if !self.wait_for_audience(source) {
+                break; // stopping
+            }
             if source.needs_pacing() {
                 self.pacer.wait();
             }
-            if !handoff.wait_for_free_worker(source, self.stats, self.stop) {
+            if !handoff.wait_for_free_worker(self.stop) {
                 break; // the workers are gone: the transport ended
             }
             let started = Instant::now();
@@ -103,6 +117,37 @@ impl Pipeline<'_> {
             handoff.give(raw);
         }
         Ok(())
+    }
+
+    /// Returns at once while a receiver is connected; else captures nothing
+    /// until one is, releasing the source after `idle_close`. False when the
+    /// sender stops meanwhile.
+    fn wait_for_audience(&mut self, source: &mut dyn Source) -> bool {
+        if self.audience.unwatched_for().is_none() {
+            return true;
+        }
+        log::info!("no receiver connected: capturing nothing until one is");
+        let mut released = false;
+        while !self.audience.wait_for_receiver(AUDIENCE_POLL) {
+            if self.stop.is_stopped() {
+                return false;
+            }
+            let unwatched = self.audience.unwatched_for().unwrap_or_default();
+            if !released && unwatched >= self.idle_close {
+                log::info!(
+                    "no receiver for {:.0} s (--idle-close): releasing the source",
+                    unwatched.as_secs_f64()
+                );
+                source.release();
+                released = true;
+            }
+        }
+        log::info!("a receiver is connected: capturing");
+        if !released {
+            // A camera went on filling its buffers meanwhile: start fresh.
+            SenderStats::add(&self.stats.camera_skipped, source.discard_stale());
+        }
+        true
     }
 }
 
@@ -135,33 +180,23 @@ impl Handoff {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Blocks until a worker is idle and no picture is waiting for it,
-    /// giving the source's stale frames back meanwhile. False when no
-    /// worker is left or the sender stops.
-    fn wait_for_free_worker(
-        &self,
-        source: &mut dyn Source,
-        stats: &SenderStats,
-        stop: &StopSignal,
-    ) -> bool {
+    /// Blocks until a worker is idle and no picture is waiting for it.
+    /// False when no worker is left or the sender stops.
+    fn wait_for_free_worker(&self, stop: &StopSignal) -> bool {
         loop {
-            {
-                let state = self.lock();
-                let (state, _) = self
-                    .changed
-                    .wait_timeout_while(state, DRAIN_INTERVAL, |state| {
-                        state.waiting.is_some()
-                            || (state.idle_workers == 0 && state.live_workers > 0)
-                    })
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                if state.live_workers == 0 || stop.is_stopped() {
-                    return false;
-                }
-                if state.waiting.is_none() && state.idle_workers > 0 {
-                    return true;
-                }
+            let state = self.lock();
+            let (state, _) = self
+                .changed
+                .wait_timeout_while(state, WORKER_POLL, |state| {
+                    state.waiting.is_some() || (state.idle_workers == 0 && state.live_workers > 0)
+                })
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if state.live_workers == 0 || stop.is_stopped() {
+                return false;
             }
-            SenderStats::add(&stats.camera_skipped, source.discard_stale());
+            if state.waiting.is_none() && state.idle_workers > 0 {
+                return true;
+            }
         }
     }
 

@@ -29,6 +29,8 @@ pub struct SenderStats {
     pub camera_reopens: AtomicU64,
     /// Pictures not sent because they repeat the previous one (`--drop-same-frames`).
     pub same_skipped: AtomicU64,
+    /// Frames dropped because they waited out an outage in the slot.
+    pub stale_on_connect: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -58,7 +60,7 @@ impl SenderStats {
             encode_nanos: get(&self.encode_nanos),
             sent: get(&self.sent),
             bytes_sent: get(&self.bytes_sent),
-            dropped: drops.get(),
+            dropped: drops.get() + get(&self.stale_on_connect),
         }
     }
 

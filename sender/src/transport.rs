@@ -16,6 +16,10 @@
 //! never waits behind a frame in the slot). A receiver that never writes
 //! (v1, the prototype) costs nothing but a pending read. It does not encode
 //! or look inside the images.
+//!
+//! It tells the [`Audience`] when a connection is up and when it ends, so
+//! nothing is captured while no receiver is connected; a frame still in the
+//! slot from before an outage is dropped rather than shown as the first.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -27,6 +31,7 @@ use framewire_proto::{ClockReply, Control, Frame, unix_time_us};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use smol::Timer;
 
+use crate::audience::Audience;
 use crate::stats::SenderStats;
 use crate::tls::TlsClient;
 use framewire_proto::shutdown::StopSignal;
@@ -58,6 +63,9 @@ pub const MIN_PROBE_GAP: Duration = Duration::from_millis(10);
 /// Answers waiting for the socket; a probe that finds them full is not
 /// answered (the receiver only loses one clock sample).
 const PENDING_REPLIES: usize = 4;
+/// A frame found in the slot when a connection comes up is sent only if it
+/// was captured less than this long ago; an older one predates the outage.
+pub const STALE_ON_CONNECT: Duration = Duration::from_secs(1);
 
 pub struct Transport<'a> {
     pub address: String,
@@ -66,6 +74,8 @@ pub struct Transport<'a> {
     pub token: Option<String>,
     /// `--tls`: every connection starts with a TLS handshake.
     pub tls: Option<TlsClient>,
+    /// Told when a connection is up and when it ends.
+    pub audience: &'a Audience,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -181,7 +191,10 @@ impl Transport<'_> {
                 self.address,
                 if self.tls.is_some() { " (TLS)" } else { "" }
             );
-            match self.send_frames(&mut stream, &frames).await {
+            self.audience.receiver_connected();
+            let ended = self.send_frames(&mut stream, &frames).await;
+            self.audience.receiver_gone();
+            match ended {
                 Ok(Ended::SourceFinished) => {
                     log::info!("all frames sent; closing the connection");
                     // Ends a TLS session properly (close_notify), then the TCP stream.
@@ -236,10 +249,11 @@ impl Transport<'_> {
         frames: &SlotReceiver<Frame>,
         probes: &async_channel::Receiver<Probe>,
     ) -> io::Result<Ended> {
-        let mut hello = Some(Frame::hello(&self.stream_name, self.token.as_deref()));
+        let hello = Frame::hello(&self.stream_name, self.token.as_deref());
+        let mut opening = std::iter::once(hello).chain(self.fresh_waiting_frame(frames));
         loop {
-            let frame = match hello.take() {
-                Some(hello) => hello,
+            let frame = match opening.next() {
+                Some(frame) => frame,
                 None => {
                     // Polled in this order: a reply goes before a waiting frame.
                     let next = async {
@@ -284,6 +298,23 @@ impl Transport<'_> {
             }
             SenderStats::add(&self.stats.bytes_sent, bytes as u64);
         }
+    }
+
+    /// The frame waiting in the slot as a connection comes up, unless it
+    /// was captured before an outage (then it is counted as dropped).
+    fn fresh_waiting_frame(&self, frames: &SlotReceiver<Frame>) -> Option<Frame> {
+        let frame = frames.try_take()?;
+        let age_us = unix_time_us().saturating_sub(frame.capture_time_us);
+        if age_us > STALE_ON_CONNECT.as_micros() as u64 {
+            SenderStats::add(&self.stats.stale_on_connect, 1);
+            log::info!(
+                "frame {} dropped: captured {:.1} s ago, before the connection was lost",
+                frame.sequence,
+                age_us as f64 / 1e6
+            );
+            return None;
+        }
+        Some(frame)
     }
 
     /// A keep-alive answering `probe`, stamped just before it is written.

@@ -170,7 +170,6 @@ impl Process {
         }
     }
 
-    /// The whole log so far, for assertion messages.
     /// Its resident memory now (VmRSS), in MiB.
     pub fn resident_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -183,6 +182,7 @@ impl Process {
             .map_or(f64::NAN, |kib| kib / 1024.0)
     }
 
+    /// The whole log so far, for assertion messages.
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }

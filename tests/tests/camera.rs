@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use framewire_tests::{
-    Image, Process, Receiver, assert_shows_pattern_bars, field, in_vm, sender_binary, start_sender,
+    Image, Process, Receiver, assert_shows_pattern_bars, field, free_port, in_vm, scratch_dir,
+    sender_binary, start_sender,
 };
 
 fn vivid_control(name: &str, value: &str) {
@@ -275,24 +276,27 @@ fn shell(script: &str) {
     assert!(status.success(), "{script}");
 }
 
+/// A sender of vivid's 320x180 at 30 fps to `address`, with `more` options.
+fn small_camera_sender(address: &str, more: &[&str]) -> Process {
+    let mut args = vec![
+        "--device",
+        "/dev/video0",
+        "--size",
+        "320x180",
+        "--fps",
+        "30",
+    ];
+    args.extend_from_slice(more);
+    start_sender(address, &args)
+}
+
 #[test]
 fn a_camera_that_goes_silent_is_reopened() {
     in_vm("a_camera_that_goes_silent_is_reopened", || {
         let mut receiver = Receiver::start("silent", "127.0.0.1:0", &[]);
-        let mut sender = start_sender(
+        let mut sender = small_camera_sender(
             &receiver.address(),
-            &[
-                "--device",
-                "/dev/video0",
-                "--size",
-                "320x180",
-                "--fps",
-                "30",
-                "--camera-timeout",
-                "1",
-                "--stats-interval",
-                "1",
-            ],
+            &["--camera-timeout", "1", "--stats-interval", "1"],
         );
         sender.wait_for_log("sent ", Duration::from_secs(60));
         vivid_control("percentage_of_dropped_buffers", "100");
@@ -303,6 +307,48 @@ fn a_camera_that_goes_silent_is_reopened() {
         let report = receiver.stop();
         assert_eq!(report["streams"].as_array().unwrap().len(), 1, "{report}");
     });
+}
+
+#[test]
+fn an_unwatched_camera_is_closed_and_opened_again_when_a_receiver_connects() {
+    in_vm(
+        "an_unwatched_camera_is_closed_and_opened_again_when_a_receiver_connects",
+        || {
+            let address = format!("127.0.0.1:{}", free_port());
+            let mut sender =
+                small_camera_sender(&address, &["--idle-close", "1", "--name", "unwatched"]);
+            sender.wait_for_log("camera: closed /dev/video0", Duration::from_secs(60));
+            // Released: another program can stream from the camera now
+            // (it is busy while the sender holds it).
+            shell("v4l2-ctl -d /dev/video0 --stream-mmap --stream-count=3 --stream-to=/dev/null");
+            let mut receiver = Receiver::start_in(scratch_dir("unwatched"), &address, &[], &[]);
+            receiver
+                .process
+                .wait_for_log("is 'unwatched'", Duration::from_secs(60));
+            std::thread::sleep(Duration::from_secs(2));
+            let report = receiver.stop();
+            sender.terminate();
+            let stream = &report["streams"][0];
+            // Under software emulation a VM's figure is several times a board's.
+            eprintln!(
+                "unwatched camera: first frame decoded {} ms after the connection",
+                stream["first_frame_ms"]
+            );
+            assert!(field(stream, "frames_decoded") >= 10, "{stream:#}");
+            assert_eq!(
+                sender.count_log("camera: /dev/video0 streaming"),
+                2,
+                "opened at start and again on connect: {}",
+                sender.log_text()
+            );
+            let log = sender.log_text();
+            let reopens = log.lines().find(|line| line.contains("camera reopens"));
+            assert!(
+                reopens.is_none_or(|line| line.contains(" 0 camera reopens")),
+                "a release is no outage: {log}"
+            );
+        },
+    );
 }
 
 /// Plays an MJPEG camera through v4l2loopback: frames without Huffman

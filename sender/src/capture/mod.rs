@@ -108,12 +108,17 @@ pub trait Source: Send {
     /// `None` when the sender is stopping.
     fn next_frame(&mut self) -> anyhow::Result<Option<RawFrame>>;
 
-    /// Gives back frames that arrived while nobody could take them, so the
-    /// next one is fresh; returns how many. Only sources with a clock of
-    /// their own (cameras) have any.
+    /// Gives back frames that arrived while nobody took them (the sender
+    /// waited for a receiver), so the next one is fresh; returns how many.
+    /// Only sources with a clock of their own (cameras) have any.
     fn discard_stale(&mut self) -> u64 {
         0
     }
+
+    /// Lets go of the device while nobody watches (a camera is closed, and
+    /// the next [`next_frame`](Self::next_frame) opens it again). Sources
+    /// that hold no device have nothing to release.
+    fn release(&mut self) {}
 
     /// A short description for the log, e.g. "test pattern 1280x720".
     fn describe(&self) -> String;

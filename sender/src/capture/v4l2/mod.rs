@@ -68,6 +68,8 @@ pub struct V4l2Source {
     opened_once: bool,
     /// The current outage has been logged.
     outage_logged: bool,
+    /// Closed on purpose while nobody watched: reopening is no outage.
+    released: bool,
     last_frame: Instant,
     sequence: u64,
 }
@@ -99,6 +101,7 @@ impl V4l2Source {
             session: None,
             opened_once: false,
             outage_logged: false,
+            released: false,
             last_frame: Instant::now(),
             sequence: 0,
         }
@@ -127,9 +130,10 @@ impl V4l2Source {
                     describe_rate(mode.fps),
                     session.stream.buffer_count()
                 );
-                if self.opened_once {
+                if self.opened_once && !self.released {
                     SenderStats::add(&self.stats.camera_reopens, 1);
                 }
+                self.released = false;
                 self.session = Some(session);
                 self.opened_once = true;
                 self.outage_logged = false;
@@ -213,6 +217,26 @@ impl Source for V4l2Source {
                 }
                 Err(error) => self.close(&format!("capture failed: {error}")),
             }
+        }
+    }
+
+    fn discard_stale(&mut self) -> u64 {
+        let Some(session) = &mut self.session else {
+            return 0;
+        };
+        match session.stream.discard_ready() {
+            Ok(discarded) => discarded,
+            Err(error) => {
+                self.close(&format!("capture failed: {error}"));
+                0
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        if self.session.take().is_some() {
+            log::info!("camera: closed {}", self.settings.path.display());
+            self.released = true;
         }
     }
 

@@ -150,6 +150,17 @@ impl MappedStream {
         Ok(Some(result))
     }
 
+    /// Gives every ready frame back to the driver unread; returns how many.
+    pub fn discard_ready(&mut self) -> io::Result<u64> {
+        let mut discarded = 0;
+        while self.wait_readable(Duration::ZERO)? {
+            let ready = self.dequeue()?;
+            self.queue(ready.index)?;
+            discarded += 1;
+        }
+        Ok(discarded)
+    }
+
     fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
         let mut poll = libc::pollfd {
             fd: self.device.fd(),
