@@ -38,7 +38,7 @@ impl Audience {
         self.changed.notify_all();
     }
 
-    /// The connection ended (or could not be made).
+    /// The connection ended; a second call keeps the first one's time.
     pub fn receiver_gone(&self) {
         let mut since = self.lock();
         if since.is_none() {
@@ -80,7 +80,7 @@ mod tests {
         assert_eq!(audience.unwatched_for(), None);
         audience.receiver_gone();
         std::thread::sleep(Duration::from_millis(30));
-        audience.receiver_gone(); // a failed reconnect does not restart the clock
+        audience.receiver_gone(); // a second call does not restart the clock
         assert!(audience.unwatched_for().unwrap() >= Duration::from_millis(30));
     }
 

@@ -5,9 +5,10 @@
 //! has no clock of its own, repeated pictures skipped with
 //! `--drop-same-frames`) only when an encoder worker is free to take them,
 //! so nothing waits in a queue and every picture encoded is the newest the
-//! source has (a camera hands out the newest of its ready frames). `--workers` encoders run in parallel, each frame
-//! tagged with a ticket in capture order, and a finished frame waits for the
-//! ones before it, so frames leave in capture order. They go into the
+//! source has (a camera hands out the newest of its ready frames).
+//! `--workers` encoders run in parallel, each frame tagged with a ticket in
+//! capture order, and a finished frame waits for the ones before it, so
+//! frames leave in capture order. They go into the
 //! transport's latest-frame slot, where a newer frame replaces one the
 //! network had no time to send. How a picture becomes a JPEG is the
 //! [`crate::encoder`]'s business; a camera's JPEG is passed through.

@@ -4,21 +4,10 @@
 
 use std::time::Duration;
 
-use framewire_tests::bench::cpu_time;
+use framewire_tests::bench::{cpu_time, number_before};
 use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// A number in the sender's `done:` line, the word after it given.
-fn done_figure(sender: &Process, word: &str) -> u64 {
-    let log = sender.log_text();
-    let done = log
-        .lines()
-        .find(|line| line.contains("done: "))
-        .unwrap_or_else(|| panic!("no summary in the sender's log:\n{log}"));
-    let (before, _) = done.split_once(word).unwrap();
-    before.rsplit(' ').next().unwrap().parse().unwrap()
-}
 
 #[test]
 fn without_a_receiver_it_captures_nothing_and_streams_when_one_connects() {
@@ -63,8 +52,9 @@ fn without_a_receiver_it_captures_nothing_and_streams_when_one_connects() {
     assert!(received >= 10, "frames flow once connected: {report:#}");
     // Six seconds without a receiver would have been 180 pictures: every
     // one captured was sent, or replaced in the slot while connected.
-    let captured = done_figure(&sender, " frames captured");
-    let dropped = done_figure(&sender, " dropped");
+    let done = sender.wait_for_log("done: ", MINUTE);
+    let captured = number_before(&done, " frames captured") as u64;
+    let dropped = number_before(&done, " dropped") as u64;
     assert!(
         captured <= received + dropped + 5,
         "{captured} captured for {received} received and {dropped} dropped: pictures were \
