@@ -423,6 +423,7 @@ mod tests {
             clock_probe: Some(crate::ClockProbe {
                 receiver_send_time_us: 1_700_000_000_123_456,
             }),
+            ..Control::default()
         };
         let mut wire = Vec::new();
         let written = smol::block_on(write_control(&mut wire, &probe)).unwrap();

@@ -1,7 +1,8 @@
 //! The receiver's progress line: every `--stats-interval` seconds, one log
 //! line per connected stream with what happened in that interval (decoded
-//! frames per second, frames dropped, capture→decoded latency p50 and p99
-//! with their error bound, bit rate), so someone watching the log of a receiver that has been up
+//! frames per second, frames dropped, capture→decoded latency p50, p95 and
+//! p99 with their error bound, bit rate, and the quality and size the
+//! sender says it uses and why), so someone watching the log of a receiver that has been up
 //! for weeks sees today's figures, not the average since it started.
 
 use std::collections::HashMap;
@@ -66,13 +67,17 @@ fn describe(stream: &Stream, before: &Mark, now: &Mark) -> String {
             .quantile_ms(quantile)
             .map_or("-".to_owned(), |v| format!("{v:.1}"))
     };
+    let encoding = stream.encoding().map_or(String::new(), |encoding| {
+        format!(", {}", encoding.describe())
+    });
     format!(
-        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p99 {} {}, {:.0} kbit/s",
+        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p95 {} p99 {} {}, {:.0} kbit/s{encoding}",
         stream.id(),
         stream.label(),
         (now.decoded - before.decoded) as f64 / seconds,
         now.dropped - before.dropped,
         ms(0.5),
+        ms(0.95),
         ms(0.99),
         basis_label(stream.clock()),
         (now.bytes - before.bytes) as f64 * 8.0 / 1000.0 / seconds,
@@ -82,6 +87,8 @@ fn describe(stream: &Stream, before: &Mark, now: &Mark) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::Encoding;
+    use framewire_proto::pb::Limit;
 
     #[test]
     fn the_line_shows_only_the_interval() {
@@ -103,7 +110,16 @@ mod tests {
         };
         let line = describe(&stream, &before, &now);
         assert!(line.contains("30.0 fps decoded"), "{line}");
-        assert!(line.contains("p50 5.0 p99 5.0 (clock-based)"), "{line}");
-        assert!(line.contains("1000 kbit/s"), "{line}");
+        assert!(
+            line.contains("p50 5.0 p95 5.0 p99 5.0 (clock-based)"),
+            "{line}"
+        );
+        assert!(line.ends_with("1000 kbit/s"), "{line}");
+        stream.note_encoding(Encoding::of(40, 1, Limit::Link as i32));
+        let line = describe(&stream, &before, &now);
+        assert!(
+            line.ends_with("1000 kbit/s, quality 40, 1/2 size (link)"),
+            "{line}"
+        );
     }
 }

@@ -209,12 +209,20 @@ pub struct StreamReport {
     pub clock_error_ms: Option<f64>,
     /// Times a clock step made the offset estimate start again.
     pub clock_restarts: u64,
+    /// How the sender made the latest frame, as it said (absent: it did
+    /// not, a v1 sender): the JPEG quality (0: a camera's JPEG passed
+    /// through), the times it halved the picture, and what held it below
+    /// its ceiling ("ceiling", "link", "receiver").
+    pub quality: Option<u8>,
+    pub halvings: Option<u8>,
+    pub limited_by: Option<&'static str>,
 }
 
 impl StreamReport {
     pub fn of(stream: &Stream) -> StreamReport {
         let latency = stream.latency();
         let clock = stream.clock();
+        let encoding = stream.encoding();
         let Counters {
             received,
             keep_alives,
@@ -268,6 +276,9 @@ impl StreamReport {
             clock_offset_ms: clock.map(|clock| clock.offset_ms()),
             clock_error_ms: clock.map(|clock| clock.error_ms()),
             clock_restarts: stream.clock_restarts(),
+            quality: encoding.map(|encoding| encoding.quality),
+            halvings: encoding.map(|encoding| encoding.halvings),
+            limited_by: encoding.map(|encoding| encoding.limit_name()),
         }
     }
 }

@@ -54,7 +54,7 @@ use crate::clock::Update;
 use crate::decode::{DecoderContext, Received};
 use crate::record::Recorder;
 use crate::report::{Registry, StreamGuard};
-use crate::stream::{Stream, worth_a_log_line};
+use crate::stream::{Encoding, Stream, worth_a_log_line};
 
 /// The longest first message while a token is asked for: a hello is a
 /// name and a token, far below this.
@@ -399,6 +399,7 @@ impl Server {
                 log::info!("stream {} from {peer} is '{}'", stream.id(), stream.name());
             }
             stream.note_frame(frame.sequence);
+            stream.note_encoding(Encoding::of(frame.quality, frame.halvings, frame.limit));
             if let Some(recording) = &mut recording {
                 recording.record(&frame);
             }
@@ -450,6 +451,7 @@ async fn probe_clock(mut outgoing: Outgoing, stream: Arc<Stream>) {
             clock_probe: Some(ClockProbe {
                 receiver_send_time_us: t1_us,
             }),
+            ..Control::default()
         };
         match within(CONTROL_WRITE_TIMEOUT, write_control(&mut outgoing, &probe)).await {
             Some(Ok(_)) => {}

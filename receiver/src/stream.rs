@@ -17,12 +17,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use event_listener::Event;
 use framewire_proto::ClockReply;
+use framewire_proto::pb::Limit;
 use futures_lite::FutureExt;
 
 use crate::budget::Charge;
@@ -91,6 +92,8 @@ pub struct Stream {
     last_sequence: AtomicU64,
     width: AtomicU64,
     height: AtomicU64,
+    /// The latest frame's [`Encoding`], packed; 0: not told.
+    encoding: AtomicU32,
     /// Microseconds since `connected_at` of the first and the latest decoded frame.
     first_decoded_us: AtomicU64,
     last_decoded_us: AtomicU64,
@@ -128,6 +131,66 @@ pub struct Counters {
     pub first_frame_ms: Option<f64>,
 }
 
+/// How the sender made a stream's latest frame, as it says: the JPEG
+/// quality (0: a camera's JPEG, passed through), how many times the
+/// picture was halved, and what holds it below the sender's ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encoding {
+    pub quality: u8,
+    pub halvings: u8,
+    pub limit: Limit,
+}
+
+impl Encoding {
+    /// From a frame's fields; `None` when the sender told nothing (v1).
+    /// A peer's nonsense is clamped: quality to 100, halvings to 15, an
+    /// unknown limit reads as none.
+    pub fn of(quality: u32, halvings: u32, limit: i32) -> Option<Encoding> {
+        let limit = Limit::try_from(limit).unwrap_or(Limit::None);
+        (quality > 0 || halvings > 0 || limit != Limit::None).then(|| Encoding {
+            quality: quality.min(100) as u8,
+            halvings: halvings.min(15) as u8,
+            limit,
+        })
+    }
+
+    fn pack(self) -> u32 {
+        1 << 24
+            | u32::from(self.quality)
+            | u32::from(self.halvings) << 8
+            | (self.limit as u32) << 16
+    }
+
+    fn unpack(packed: u32) -> Option<Encoding> {
+        (packed != 0).then(|| Encoding {
+            quality: packed as u8,
+            halvings: (packed >> 8) as u8 & 0x0F,
+            limit: Limit::try_from(((packed >> 16) & 0xFF) as i32).unwrap_or(Limit::None),
+        })
+    }
+
+    /// What holds the stream down, in a word: "ceiling" when nothing does.
+    pub fn limit_name(&self) -> &'static str {
+        match self.limit {
+            Limit::None => "ceiling",
+            Limit::Link => "link",
+            Limit::Receiver => "receiver",
+        }
+    }
+
+    /// E.g. "quality 40, 1/2 size (link)" or "camera JPEG (ceiling)".
+    pub fn describe(&self) -> String {
+        let picture = if self.quality == 0 {
+            "camera JPEG".to_owned()
+        } else if self.halvings == 0 {
+            format!("quality {}, full size", self.quality)
+        } else {
+            format!("quality {}, 1/{} size", self.quality, 1u32 << self.halvings)
+        };
+        format!("{picture} ({})", self.limit_name())
+    }
+}
+
 impl Counters {
     /// Every frame lost on the way to the screen: not sent, replaced before
     /// decoding, or replaced before being shown.
@@ -159,6 +222,7 @@ impl Stream {
             last_sequence: AtomicU64::new(0),
             width: AtomicU64::new(0),
             height: AtomicU64::new(0),
+            encoding: AtomicU32::new(0),
             first_decoded_us: AtomicU64::new(0),
             last_decoded_us: AtomicU64::new(0),
             latency: Mutex::new(LatencyHistogram::default()),
@@ -276,6 +340,17 @@ impl Stream {
     }
 
     /// The slot before the decoder has replaced `total` frames so far.
+    /// How the sender made the latest frame (`None`: it did not say).
+    pub fn note_encoding(&self, encoding: Option<Encoding>) {
+        self.encoding
+            .store(encoding.map_or(0, Encoding::pack), Ordering::Relaxed);
+    }
+
+    /// How the sender made the latest frame, if it said.
+    pub fn encoding(&self) -> Option<Encoding> {
+        Encoding::unpack(self.encoding.load(Ordering::Relaxed))
+    }
+
     pub fn note_dropped_before_decode(&self, total: u64) {
         self.dropped_before_decode.store(total, Ordering::Relaxed);
     }

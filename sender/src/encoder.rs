@@ -90,7 +90,15 @@ impl JpegEncoder {
 
     /// Encodes a picture into a baseline JPEG with the picture's subsampling.
     pub fn encode(&self, image: Arc<PlanarImage>) -> anyhow::Result<Vec<u8>> {
-        let settings = self.settings;
+        self.encode_at(image, self.settings.quality)
+    }
+
+    /// Like [`encode`](Self::encode), at `quality` instead of the encoder's own.
+    pub fn encode_at(&self, image: Arc<PlanarImage>, quality: u8) -> anyhow::Result<Vec<u8>> {
+        let settings = Settings {
+            quality: quality.clamp(1, 100),
+            ..self.settings
+        };
         let bands = self.band_rows(&image);
         let (width, height) = (image.width as usize, image.height as usize);
         let (Some(pool), true) = (&self.pool, bands.len() > 1) else {

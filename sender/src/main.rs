@@ -17,6 +17,7 @@ use framewire_proto::auth::load_token;
 use framewire_proto::slot::latest_slot;
 
 use framewire_proto::shutdown::StopSignal;
+use framewire_sender::adapt::{Adaptation, Bounds};
 use framewire_sender::audience::Audience;
 use framewire_sender::capture::file::FileSource;
 use framewire_sender::capture::pattern::PatternSource;
@@ -114,9 +115,19 @@ struct Args {
     /// fast as possible.
     #[arg(long, env = "FRAMEWIRE_FPS", default_value_t = 30, value_name = "N")]
     fps: u32,
-    /// JPEG quality, 1 (smallest) to 100 (best).
+    /// JPEG quality, 1 (smallest) to 100 (best): the ceiling; on a link
+    /// too slow for it the sender goes down to `--min-quality`.
     #[arg(long, env = "FRAMEWIRE_QUALITY", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
+    /// The lowest JPEG quality the link may bring the stream down to;
+    /// below it raw pictures are sent at half the size, then a quarter
+    /// (a camera's MJPEG is sent less often instead). Not above `--quality`.
+    #[arg(long, env = "FRAMEWIRE_MIN_QUALITY", default_value_t = 30, value_parser = clap::value_parser!(u8).range(1..=100))]
+    min_quality: u8,
+    /// Sends every frame at `--quality` and full size whatever the link
+    /// carries (what it cannot carry is dropped, as frames always are).
+    #[arg(long, env = "FRAMEWIRE_FIXED_QUALITY")]
+    fixed_quality: bool,
     /// `fast`: mozjpeg's fastest settings; `small`: optimised Huffman
     /// tables, about 5-10 % smaller frames for more CPU per frame.
     #[arg(long, env = "FRAMEWIRE_QUALITY_MODE", value_enum, default_value_t = QualityMode::Fast)]
@@ -263,6 +274,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         .transpose()?;
     let stats = Arc::new(SenderStats::default());
     let audience = Audience::new();
+    let adaptation = Adaptation::new(Bounds {
+        ceiling: args.quality,
+        floor: args.min_quality,
+        follow_link: !args.fixed_quality,
+    });
     let mut source = open_source(&args, &stats, &stop)?;
     let (frames_out, frames_in) = latest_slot();
     let drops = frames_out.drop_counter();
@@ -285,6 +301,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     .then(|| SameFrameFilter::new(Duration::from_secs(1))),
                 audience: &audience,
                 idle_close: Duration::from_secs_f64(args.idle_close),
+                adaptation: &adaptation,
                 stats: &stats,
                 stop: &stop,
             };
@@ -295,7 +312,12 @@ fn run(args: Args) -> anyhow::Result<()> {
             result
         });
         let reporter = scope.spawn(|| {
-            stats.report_until_stopped(&drops, Duration::from_secs_f64(args.stats_interval), &stop)
+            stats.report_until_stopped(
+                &drops,
+                &adaptation,
+                Duration::from_secs_f64(args.stats_interval),
+                &stop,
+            )
         });
         let transport = Transport {
             address: args.connect.clone(),
@@ -303,6 +325,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             token: token.clone(),
             tls: tls.clone(),
             audience: &audience,
+            adaptation: &adaptation,
             stats: &stats,
             stop: &stop,
         };

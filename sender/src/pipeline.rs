@@ -24,10 +24,13 @@ use framewire_proto::Frame;
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotSender;
 
+use crate::adapt::ladder::MIN_HALVED_WIDTH;
+use crate::adapt::{Adaptation, FrameGate, Rung};
 use crate::audience::Audience;
 use crate::capture::same_frames::SameFrameFilter;
 use crate::capture::{Pacer, Picture, RawFrame, Source};
 use crate::encoder::JpegEncoder;
+use crate::halve::halved;
 use crate::stats::SenderStats;
 
 /// How often the capture thread, waiting for a free worker, looks at the
@@ -53,6 +56,8 @@ pub struct Pipeline<'a> {
     pub audience: &'a Audience,
     /// Without a receiver for this long, the source releases its camera.
     pub idle_close: Duration,
+    /// The quality, size and frame rate the link and the receiver take.
+    pub adaptation: &'a Adaptation,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -73,11 +78,14 @@ impl Pipeline<'_> {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let (handoff, output) = (&handoff, output.clone());
-                let (encoder, stats, stop) = (self.encoder.clone(), self.stats, self.stop);
-                let stream_name = self.stream_name.clone();
-                scope.spawn(move || {
-                    encode_worker(handoff, &encoder, &stream_name, &output, stats, stop)
-                });
+                let worker = Worker {
+                    encoder: self.encoder.clone(),
+                    stream_name: self.stream_name.clone(),
+                    adaptation: self.adaptation,
+                    stats: self.stats,
+                    stop: self.stop,
+                };
+                scope.spawn(move || worker.run(handoff, &output));
             }
             drop(output);
             let result = self.capture(source, &handoff);
@@ -89,12 +97,19 @@ impl Pipeline<'_> {
     /// The capture thread: one picture each time a worker is free.
     fn capture(&mut self, source: &mut dyn Source, handoff: &Handoff) -> anyhow::Result<()> {
         let mut taken = 0;
+        let mut gate = FrameGate::default();
         while !self.stop.is_stopped() && self.frame_limit.is_none_or(|limit| taken < limit) {
             if !self.wait_for_audience(source) {
                 break; // stopping
             }
             if source.needs_pacing() {
                 self.pacer.wait();
+                if let Some(wait) = gate
+                    .due()
+                    .and_then(|due| due.checked_duration_since(Instant::now()))
+                {
+                    std::thread::sleep(wait);
+                }
             }
             if !handoff.wait_for_free_worker(self.stop) {
                 break; // the workers are gone: the transport ended
@@ -108,6 +123,12 @@ impl Pipeline<'_> {
                 &self.stats.capture_nanos,
                 started.elapsed().as_nanos() as u64,
             );
+            let delivered = Instant::now();
+            self.adaptation.captured(delivered);
+            if !self.adaptation.admit(&mut gate, delivered) {
+                SenderStats::add(&self.stats.rate_skipped, 1);
+                continue;
+            }
             if let Some(filter) = &mut self.same_frames
                 && !filter.should_send(&raw.picture, Instant::now())
             {
@@ -247,24 +268,77 @@ impl Handoff {
 }
 
 /// One encoder worker: picture in, JPEG frame out, until the handoff closes.
-fn encode_worker(
-    handoff: &Handoff,
-    encoder: &JpegEncoder,
-    stream_name: &str,
-    output: &SlotSender<Frame>,
-    stats: &SenderStats,
-    stop: &StopSignal,
-) {
-    while let Some((raw, ticket)) = handoff.take() {
-        let started = Instant::now();
-        let encoded = match raw.picture {
-            Picture::Planar(image) => {
+struct Worker<'a> {
+    encoder: JpegEncoder,
+    stream_name: String,
+    adaptation: &'a Adaptation,
+    stats: &'a SenderStats,
+    stop: &'a StopSignal,
+}
+
+impl Worker<'_> {
+    fn run(&self, handoff: &Handoff, output: &SlotSender<Frame>) {
+        let stats = self.stats;
+        while let Some((raw, ticket)) = handoff.take() {
+            let started = Instant::now();
+            let status = self.adaptation.status();
+            let encoded = self.encode(raw.picture, raw.sequence, status.rung);
+            let encode_nanos = started.elapsed().as_nanos() as u64;
+            let mut transport_gone = false;
+            handoff.in_order(ticket, self.stop, || {
+                let Some(picture) = encoded else {
+                    return;
+                };
+                SenderStats::add(&stats.encoded, 1);
+                SenderStats::add(&stats.encode_nanos, encode_nanos);
+                let frame = Frame {
+                    image: picture.jpeg,
+                    sequence: raw.sequence,
+                    capture_time_us: raw.capture_time_us,
+                    width: picture.width,
+                    height: picture.height,
+                    stream_name: self.stream_name.clone(),
+                    quality: picture.rung.map_or(0, |rung| rung.quality.into()),
+                    halvings: picture.rung.map_or(0, |rung| rung.halvings.into()),
+                    limit: status.limit.into(),
+                    ..Frame::default()
+                };
+                transport_gone = output.put(frame).is_err();
+            });
+            if transport_gone {
+                break;
+            }
+        }
+        handoff.lock().live_workers -= 1;
+        handoff.changed.notify_all();
+    }
+
+    /// A raw picture encoded at `rung` (halved first as often as it says,
+    /// and the picture's width allows), or a camera's JPEG as it is; `None`
+    /// when encoding failed (logged and counted).
+    fn encode(&self, picture: Picture, sequence: u64, rung: Rung) -> Option<Encoded> {
+        match picture {
+            Picture::Planar(mut image) => {
+                let mut halvings = 0;
+                while halvings < rung.halvings && image.width / 2 >= MIN_HALVED_WIDTH {
+                    image = halved(&image);
+                    halvings += 1;
+                }
+                let used = Rung { halvings, ..rung };
                 let (width, height) = (image.width, image.height);
-                match encoder.encode(Arc::new(image)) {
-                    Ok(jpeg) => Some((jpeg.into(), width, height)),
+                match self.encoder.encode_at(Arc::new(image), rung.quality) {
+                    Ok(jpeg) => {
+                        self.adaptation.encoded(jpeg.len(), used);
+                        Some(Encoded {
+                            jpeg: jpeg.into(),
+                            width,
+                            height,
+                            rung: Some(used),
+                        })
+                    }
                     Err(error) => {
-                        log::warn!("frame {} skipped: {error:#}", raw.sequence);
-                        SenderStats::add(&stats.encode_errors, 1);
+                        log::warn!("frame {sequence} skipped: {error:#}");
+                        SenderStats::add(&self.stats.encode_errors, 1);
                         None
                     }
                 }
@@ -273,31 +347,24 @@ fn encode_worker(
                 data,
                 width,
                 height,
-            } => Some((data, width, height)),
-        };
-        let encode_nanos = started.elapsed().as_nanos() as u64;
-        let mut transport_gone = false;
-        handoff.in_order(ticket, stop, || {
-            let Some((image, width, height)) = encoded else {
-                return;
-            };
-            SenderStats::add(&stats.encoded, 1);
-            SenderStats::add(&stats.encode_nanos, encode_nanos);
-            let frame = Frame {
-                image,
-                sequence: raw.sequence,
-                capture_time_us: raw.capture_time_us,
-                width,
-                height,
-                stream_name: stream_name.to_owned(),
-                ..Frame::default()
-            };
-            transport_gone = output.put(frame).is_err();
-        });
-        if transport_gone {
-            break;
+            } => {
+                self.adaptation.passed_through(data.len());
+                Some(Encoded {
+                    jpeg: data,
+                    width,
+                    height,
+                    rung: None,
+                })
+            }
         }
     }
-    handoff.lock().live_workers -= 1;
-    handoff.changed.notify_all();
+}
+
+/// A frame's picture, ready to go.
+struct Encoded {
+    jpeg: bytes::Bytes,
+    width: u32,
+    height: u32,
+    /// What it was encoded with; `None`: a camera's JPEG, passed through.
+    rung: Option<Rung>,
 }

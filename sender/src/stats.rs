@@ -2,13 +2,15 @@
 //!
 //! Stages bump lock-free counters; a reporter thread turns their change over
 //! each interval into one line (fps sent, frames dropped, kbit/s, encode ms
-//! per frame) so a user can see at a glance whether the board keeps up.
+//! per frame, and the quality and size the adaptation chose) so a user can see at a glance whether the board keeps up.
 //! Nothing here affects the stream.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use framewire_proto::slot::DropCounter;
+
+use crate::adapt::Adaptation;
 
 use framewire_proto::shutdown::StopSignal;
 
@@ -31,6 +33,9 @@ pub struct SenderStats {
     pub same_skipped: AtomicU64,
     /// Frames dropped because they waited out an outage in the slot.
     pub stale_on_connect: AtomicU64,
+    /// Pictures not taken because the link or the receiver takes fewer a
+    /// second than the source delivers.
+    pub rate_skipped: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -65,7 +70,13 @@ impl SenderStats {
     }
 
     /// Logs one line per `interval` until `stop`, then a summary of the whole run.
-    pub fn report_until_stopped(&self, drops: &DropCounter, interval: Duration, stop: &StopSignal) {
+    pub fn report_until_stopped(
+        &self,
+        drops: &DropCounter,
+        adaptation: &Adaptation,
+        interval: Duration,
+        stop: &StopSignal,
+    ) {
         let start = Instant::now();
         let mut previous = (start, Snapshot::default());
         while !stop.is_stopped() {
@@ -74,7 +85,11 @@ impl SenderStats {
                 continue;
             }
             let now = (Instant::now(), self.snapshot(drops));
-            log::info!("{}", describe(&previous.1, &now.1, now.0 - previous.0));
+            log::info!(
+                "{}; {}",
+                describe(&previous.1, &now.1, now.0 - previous.0),
+                adaptation.describe()
+            );
             previous = now;
         }
         let total = self.snapshot(drops);
@@ -92,6 +107,10 @@ impl SenderStats {
             (get(&self.camera_rejected), "bad camera frames dropped"),
             (get(&self.camera_reopens), "camera reopens"),
             (get(&self.same_skipped), "repeated frames skipped"),
+            (
+                get(&self.rate_skipped),
+                "frames left out to meet the link's or the receiver's rate",
+            ),
         ];
         if camera.iter().any(|(count, _)| *count > 0) {
             let parts: Vec<String> = camera

@@ -20,8 +20,12 @@
 //! It tells the [`Audience`] when a connection is up and when it ends, so
 //! nothing is captured while no receiver is connected; a frame still in the
 //! slot from before an outage is dropped rather than shown as the first.
+//! Every [`LINK_READING_INTERVAL`] it gives the [`Adaptation`] a reading of
+//! the link (frames the slot replaced, the kernel's `TCP_INFO`), and it
+//! passes on the receiver's rate limit when one comes.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use async_net::TcpStream;
@@ -31,8 +35,10 @@ use framewire_proto::{ClockReply, Control, Frame, unix_time_us};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use smol::Timer;
 
+use crate::adapt::{Adaptation, LinkReading};
 use crate::audience::Audience;
 use crate::stats::SenderStats;
+use crate::tcp_info::TcpInfo;
 use crate::tls::TlsClient;
 use framewire_proto::shutdown::StopSignal;
 
@@ -66,6 +72,8 @@ const PENDING_REPLIES: usize = 4;
 /// A frame found in the slot when a connection comes up is sent only if it
 /// was captured less than this long ago; an older one predates the outage.
 pub const STALE_ON_CONNECT: Duration = Duration::from_secs(1);
+/// How often the link is read for the adaptation.
+pub const LINK_READING_INTERVAL: Duration = Duration::from_millis(100);
 
 pub struct Transport<'a> {
     pub address: String,
@@ -76,6 +84,8 @@ pub struct Transport<'a> {
     pub tls: Option<TlsClient>,
     /// Told when a connection is up and when it ends.
     pub audience: &'a Audience,
+    /// Given readings of the link and the receiver's rate limit.
+    pub adaptation: &'a Adaptation,
     pub stats: &'a SenderStats,
     pub stop: &'a StopSignal,
 }
@@ -86,6 +96,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// An open connection to the receiver: plain TCP, or TLS over it.
 type Connection = Box<dyn Duplex>;
+
+/// The TCP socket under a [`Connection`], for its `TCP_INFO`; valid as
+/// long as the connection is.
+#[derive(Clone, Copy)]
+struct Socket(RawFd);
 
 /// A clock probe read from the receiver, waiting for its reply.
 struct Probe {
@@ -104,8 +119,9 @@ enum Ended {
 impl Transport<'_> {
     /// Resolves the receiver's address (however long DNS takes) and
     /// connects to the first address that answers within [`CONNECT_TIMEOUT`].
-    async fn connect(&self) -> io::Result<Connection> {
+    async fn connect(&self) -> io::Result<(Connection, Socket)> {
         let stream = self.connect_tcp().await?;
+        let socket = Socket(stream.as_raw_fd());
         if let Err(error) = stream.set_nodelay(true) {
             log::debug!("TCP_NODELAY not set: {error}");
         }
@@ -113,7 +129,7 @@ impl Transport<'_> {
             log::debug!("TCP_NOTSENT_LOWAT not set: {error}");
         }
         let Some(tls) = &self.tls else {
-            return Ok(Box::new(stream));
+            return Ok((Box::new(stream), socket));
         };
         let handshake = tls
             .connector
@@ -127,7 +143,7 @@ impl Transport<'_> {
             })
             .await
             .map_err(|error| io::Error::other(format!("TLS: {error}")))?;
-        Ok(Box::new(handshake))
+        Ok((Box::new(handshake), socket))
     }
 
     async fn connect_tcp(&self) -> io::Result<TcpStream> {
@@ -165,8 +181,8 @@ impl Transport<'_> {
             if self.stop.is_stopped() {
                 return;
             }
-            let mut stream = match connected {
-                Ok(stream) => stream,
+            let (mut stream, socket) = match connected {
+                Ok(connected) => connected,
                 Err(error) => {
                     if failed_attempts.is_multiple_of(30) {
                         log::warn!(
@@ -192,7 +208,8 @@ impl Transport<'_> {
                 if self.tls.is_some() { " (TLS)" } else { "" }
             );
             self.audience.receiver_connected();
-            let ended = self.send_frames(&mut stream, &frames).await;
+            self.adaptation.connection_started();
+            let ended = self.send_frames(&mut stream, socket, &frames).await;
             self.audience.receiver_gone();
             match ended {
                 Ok(Ended::SourceFinished) => {
@@ -227,20 +244,51 @@ impl Transport<'_> {
     }
 
     /// Sends the hello, then frames, keep-alives and clock replies, while
-    /// reading the receiver's control messages on the same connection.
+    /// reading the receiver's control messages on the same connection and
+    /// the link for the adaptation.
     async fn send_frames(
         &self,
         stream: &mut Connection,
+        socket: Socket,
         frames: &SlotReceiver<Frame>,
     ) -> io::Result<Ended> {
         let (incoming, mut outgoing) = framewire_proto::duplex::split(stream);
         let (probes_out, probes_in) = async_channel::bounded(PENDING_REPLIES);
         self.write_frames(&mut outgoing, frames, &probes_in)
             .or(async {
-                read_controls(incoming, &probes_out).await;
+                read_controls(incoming, &probes_out, self.adaptation).await;
+                std::future::pending().await
+            })
+            .or(async {
+                self.read_link(socket, frames).await;
                 std::future::pending().await
             })
             .await
+    }
+
+    /// Hands the adaptation a reading of the link every
+    /// [`LINK_READING_INTERVAL`], for as long as the connection lasts.
+    async fn read_link(&self, socket: Socket, frames: &SlotReceiver<Frame>) {
+        let mut replaced_before = frames.dropped();
+        loop {
+            Timer::after(LINK_READING_INTERVAL).await;
+            let tcp = match TcpInfo::read(socket.0) {
+                Ok(tcp) => tcp,
+                Err(error) => {
+                    log::warn!(
+                        "cannot read the connection's TCP_INFO ({error}): quality stays as it is"
+                    );
+                    return;
+                }
+            };
+            let replaced = frames.dropped();
+            self.adaptation.link_reading(&LinkReading {
+                at: Instant::now(),
+                replaced: replaced - replaced_before,
+                tcp,
+            });
+            replaced_before = replaced;
+        }
     }
 
     async fn write_frames<W: AsyncWrite + Unpin>(
@@ -346,17 +394,24 @@ enum Next {
     KeepAlive,
 }
 
-/// Reads the receiver's control messages until it stops writing, and hands
+/// Reads the receiver's control messages until it stops writing, hands
 /// every clock probe (no closer than [`MIN_PROBE_GAP`] to the last one) to
-/// the writer with the time it was read. Controls without a probe, and
-/// fields this sender does not know, are ignored. A message this sender
-/// cannot read ends the reading, not the stream: frames go on.
-async fn read_controls<R: AsyncRead + Unpin>(incoming: R, probes: &async_channel::Sender<Probe>) {
+/// the writer with the time it was read, and a rate limit to the
+/// adaptation. Fields this sender does not know are ignored. A message
+/// this sender cannot read ends the reading, not the stream: frames go on.
+async fn read_controls<R: AsyncRead + Unpin>(
+    incoming: R,
+    probes: &async_channel::Sender<Probe>,
+    adaptation: &Adaptation,
+) {
     let mut reader = FrameReader::new(incoming, MAX_CONTROL_BYTES);
     let mut last_answered: Option<Instant> = None;
     loop {
         match reader.read_message::<Control>().await {
             Ok(Some(control)) => {
+                if let Some(limit) = control.rate_limit {
+                    adaptation.receiver_limit(Some(f64::from(limit.max_fps)));
+                }
                 let Some(probe) = control.clock_probe else {
                     continue;
                 };

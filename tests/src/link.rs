@@ -1,8 +1,10 @@
 //! A network path the test makes: two network namespaces joined by a veth
 //! pair, the sender's side at 10.77.0.1 and the receiver's at 10.77.0.2,
-//! where tc netem can delay, lose or limit what each side sends. Needs
-//! root and a kernel with netem: the tests that use it run in the test VM
-//! (tools/camera-vm.sh). Everything is removed on drop.
+//! where tc netem can delay, lose or limit what each side sends, or a
+//! token bucket (tbf) limit its rate. Needs root; netem needs a kernel
+//! with it, so the tests that impair the link run in the test VM
+//! (tools/camera-vm.sh), while a rate limit alone works on a host kernel
+//! with tbf. Everything is removed on drop.
 
 use std::path::Path;
 use std::process::Command;
@@ -80,6 +82,27 @@ impl Link {
             .status()
             .expect("tc (iproute2)");
         assert!(status.success(), "tc {}", args.join(" "));
+    }
+
+    /// Limits what `side` sends to `rate` (tc's notation, e.g. `2mbit`)
+    /// with a token bucket, behind a queue as deep as a home router's (a
+    /// megabyte: seconds at a few Mbit/s), replacing any earlier limit.
+    pub fn limit_rate(&self, side: Side, rate: &str) {
+        let (ns, dev) = self.namespace_and_device(side);
+        let args = [
+            "-n", ns, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", "16kb",
+            "limit", "1mb",
+        ];
+        let output = Command::new("tc")
+            .args(args)
+            .output()
+            .expect("tc (iproute2)");
+        assert!(
+            output.status.success(),
+            "tc {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Takes the sender's side of the link down or up.

@@ -208,6 +208,7 @@ fn the_sender_answers_probes_skips_what_it_does_not_know_and_outlives_garbage() 
         clock_probe: Some(ClockProbe {
             receiver_send_time_us: t1,
         }),
+        ..Control::default()
     };
     let mut wire = Vec::new();
     smol::block_on(write_control(&mut wire, &probe)).unwrap();

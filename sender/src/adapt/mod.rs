@@ -1,0 +1,521 @@
+//! Quality follows the link and the receiver: what the encoder makes each
+//! picture with, and how many pictures a second the capture thread takes.
+//!
+//! The transport hands the [`Adaptation`] a [`LinkReading`] ten times a
+//! second and the receiver's rate limit when one comes; the [`control`]
+//! law turns the readings into an allowed rate, and the [`ladder`] turns
+//! that rate into a quality and a picture size for raw pictures (frames
+//! the encoder workers report back keep its size figures current). A
+//! camera's JPEG cannot be made smaller without encoding it again, so for
+//! those the allowed rate becomes a frame rate instead, as the receiver's
+//! limit does for every source: the capture thread takes pictures evenly
+//! at that rate ([`FrameGate`]). Every change is logged with its reason.
+//! The state is shared by the transport, the capture thread and the
+//! workers, behind the methods of one mutex-guarded type.
+
+pub mod control;
+pub mod ladder;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use framewire_proto::pb::Limit;
+
+pub use control::{LinkReading, RateControl, Step};
+pub use ladder::{Ladder, Rung, SizeModel};
+
+/// The frame rate assumed until the source has shown its own.
+const ASSUMED_FPS: f64 = 30.0;
+/// The weight of the newest frame interval in the running frame rate.
+const FPS_SMOOTHING: f64 = 0.1;
+/// A frame rate limit this close to the source's is no limit.
+const NEGLIGIBLE_LIMIT: f64 = 0.95;
+/// A climb followed this soon by a step down failed: the rung is barred.
+const FAILED_CLIMB: Duration = Duration::from_secs(3);
+/// How long a rung that failed is first barred; it doubles with each
+/// failure, up to [`LONGEST_BAR`], and starts again once the link has no
+/// limit.
+const FIRST_BAR: Duration = Duration::from_secs(10);
+const LONGEST_BAR: Duration = Duration::from_secs(80);
+
+/// The ceiling and the floor the user set.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// `--quality`.
+    pub ceiling: u8,
+    /// `--min-quality`: below it, raw pictures are halved instead.
+    pub floor: u8,
+    /// False with `--fixed-quality`: the link's readings change nothing.
+    pub follow_link: bool,
+}
+
+/// What the stream is made with now, and why.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Status {
+    pub rung: Rung,
+    /// Pictures a second the capture thread takes; `None`: all.
+    pub max_fps: Option<f64>,
+    pub limit: Limit,
+}
+
+/// The shared state of the adaptation.
+pub struct Adaptation {
+    state: Mutex<State>,
+}
+
+struct State {
+    follow_link: bool,
+    ladder: Ladder,
+    control: RateControl,
+    raw_sizes: SizeModel,
+    /// The running size of passed-through JPEGs.
+    jpeg_bytes: Option<f64>,
+    /// The latest picture was a camera's JPEG.
+    passthrough: bool,
+    /// The source's frame rate, measured while no limit holds it back.
+    source_fps: Option<f64>,
+    last_capture: Option<Instant>,
+    /// What the receiver said it can decode.
+    receiver_fps: Option<f64>,
+    status: Status,
+    /// The latest climb to a higher rung, and when.
+    climbed: Option<(Rung, Instant)>,
+    /// A rung that congested the link right after a climb to it, not
+    /// climbed to again until the given time.
+    barred: Option<(Rung, Instant)>,
+    /// How long the next failed rung is barred.
+    bar_for: Duration,
+}
+
+impl Adaptation {
+    pub fn new(bounds: Bounds) -> Adaptation {
+        let ladder = Ladder::new(bounds.ceiling, bounds.floor, ladder::MAX_HALVINGS);
+        let status = Status {
+            rung: ladder.top(),
+            max_fps: None,
+            limit: Limit::None,
+        };
+        Adaptation {
+            state: Mutex::new(State {
+                follow_link: bounds.follow_link,
+                ladder,
+                control: RateControl::new(),
+                raw_sizes: SizeModel::default(),
+                jpeg_bytes: None,
+                passthrough: false,
+                source_fps: None,
+                last_capture: None,
+                receiver_fps: None,
+                status,
+                climbed: None,
+                barred: None,
+                bar_for: FIRST_BAR,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What the stream is made with now.
+    pub fn status(&self) -> Status {
+        self.lock().status
+    }
+
+    /// What the stream is made with now and why, for the log.
+    pub fn describe(&self) -> String {
+        let state = self.lock();
+        describe_status(&state.status, state.passthrough)
+    }
+
+    /// Whether the capture thread passes on a picture delivered `at`.
+    pub fn admit(&self, gate: &mut FrameGate, at: Instant) -> bool {
+        let state = self.lock();
+        gate.admit(at, state.status.max_fps, state.source_fps())
+    }
+
+    /// The source delivered a picture at `at` (measures its frame rate).
+    pub fn captured(&self, at: Instant) {
+        let mut state = self.lock();
+        if let Some(last) = state.last_capture.replace(at)
+            && state.status.max_fps.is_none()
+        {
+            let interval = (at - last).as_secs_f64();
+            if interval > 0.0 {
+                let fps = 1.0 / interval;
+                state.source_fps = Some(match state.source_fps {
+                    Some(running) => running + FPS_SMOOTHING * (fps - running),
+                    None => fps,
+                });
+            }
+        }
+    }
+
+    /// A raw picture was encoded at `rung` into `bytes`.
+    pub fn encoded(&self, bytes: usize, rung: Rung) {
+        let mut state = self.lock();
+        state.raw_sizes.encoded(bytes, rung);
+        if state.passthrough {
+            state.passthrough = false;
+            state.recompute();
+        }
+    }
+
+    /// A camera's JPEG of `bytes` was passed through.
+    pub fn passed_through(&self, bytes: usize) {
+        let mut state = self.lock();
+        let bytes = bytes as f64;
+        state.jpeg_bytes = Some(match state.jpeg_bytes {
+            Some(running) => running + 0.2 * (bytes - running),
+            None => bytes,
+        });
+        if !state.passthrough {
+            state.passthrough = true;
+            state.recompute();
+        }
+    }
+
+    /// A new connection is up.
+    pub fn connection_started(&self) {
+        let mut state = self.lock();
+        state.control.connection_started();
+        state.receiver_fps = None;
+        state.recompute();
+    }
+
+    /// The transport's reading of the link.
+    pub fn link_reading(&self, reading: &LinkReading) {
+        let mut state = self.lock();
+        if !state.follow_link {
+            return;
+        }
+        let ceiling_rate = state.ceiling_rate();
+        let step = state.control.update(reading, ceiling_rate);
+        if let Some(Step::Down { .. }) = step {
+            state.bar_failed_climb(reading.at);
+        }
+        match step {
+            Some(Step::Down { capacity }) => log::info!(
+                "the link carries {:.2} Mbit/s (round trip {:.0} ms, {:.0} ms least; {} frames replaced): \
+                 stepping down to {}",
+                capacity * 8e-6,
+                reading.tcp.rtt.as_secs_f64() * 1e3,
+                reading.tcp.min_rtt.as_secs_f64() * 1e3,
+                reading.replaced,
+                describe_rate(state.control.allowed()),
+            ),
+            Some(Step::Up) => log::debug!(
+                "the link has room: climbing to {}",
+                describe_rate(state.control.allowed())
+            ),
+            None => return,
+        }
+        state.recompute();
+    }
+
+    /// The receiver can decode at most `fps` frames a second of this
+    /// stream (`None`: no limit).
+    pub fn receiver_limit(&self, fps: Option<f64>) {
+        let mut state = self.lock();
+        let fps = fps.filter(|fps| fps.is_finite() && *fps > 0.0);
+        if state.receiver_fps != fps {
+            state.receiver_fps = fps;
+            match fps {
+                Some(fps) => log::info!("the receiver decodes at most {fps:.1} fps of this stream"),
+                None => log::info!("the receiver lifted its frame rate limit"),
+            }
+            state.recompute();
+        }
+    }
+}
+
+fn describe_rate(rate: Option<f64>) -> String {
+    match rate {
+        Some(rate) => format!("{:.2} Mbit/s", rate * 8e-6),
+        None => "no limit".to_owned(),
+    }
+}
+
+impl State {
+    /// The link congested: a rung climbed to just before is barred.
+    fn bar_failed_climb(&mut self, now: Instant) {
+        let Some((rung, at)) = self.climbed.take() else {
+            return;
+        };
+        if now - at <= FAILED_CLIMB {
+            log::info!(
+                "quality {}, {} was too much for the link: not tried again for {} s",
+                rung.quality,
+                size_name(rung.halvings),
+                self.bar_for.as_secs()
+            );
+            self.barred = Some((rung, now + self.bar_for));
+            self.bar_for = (self.bar_for * 2).min(LONGEST_BAR);
+        }
+    }
+
+    fn source_fps(&self) -> f64 {
+        self.source_fps.unwrap_or(ASSUMED_FPS)
+    }
+
+    /// The frame rate frames are budgeted for: the source's, or less when
+    /// the receiver takes less.
+    fn budget_fps(&self) -> f64 {
+        let source = self.source_fps();
+        self.receiver_fps.map_or(source, |fps| fps.min(source))
+    }
+
+    /// Bytes a second the stream uses at its ceiling (unknown: infinite).
+    fn ceiling_rate(&self) -> f64 {
+        let frame = if self.passthrough {
+            self.jpeg_bytes
+        } else {
+            self.raw_sizes.predict(self.ladder.top())
+        };
+        frame.map_or(f64::INFINITY, |bytes| bytes * self.budget_fps())
+    }
+
+    /// Chooses the rung, frame rate and reason from the allowed rate and
+    /// the receiver's limit, and logs what changed.
+    fn recompute(&mut self) {
+        let source_fps = self.source_fps();
+        let allowed = self.control.allowed();
+        let receiver_fps = self
+            .receiver_fps
+            .filter(|fps| *fps < source_fps * NEGLIGIBLE_LIMIT);
+        let (rung, link_fps) = if self.passthrough {
+            let link_fps = allowed
+                .zip(self.jpeg_bytes)
+                .map(|(rate, bytes)| rate / bytes)
+                .filter(|fps| *fps < source_fps * NEGLIGIBLE_LIMIT);
+            (self.ladder.top(), link_fps)
+        } else {
+            let now = Instant::now();
+            self.barred = self.barred.filter(|(_, until)| *until > now);
+            let rung = match allowed {
+                Some(rate) => self.ladder.choose(
+                    &self.raw_sizes,
+                    rate,
+                    self.budget_fps(),
+                    self.status.rung,
+                    self.barred.map(|(rung, _)| rung),
+                ),
+                None => {
+                    self.barred = None;
+                    self.bar_for = FIRST_BAR;
+                    self.ladder.top()
+                }
+            };
+            if self.ladder.is_above(rung, self.status.rung) {
+                self.climbed = Some((rung, now));
+            }
+            (rung, None)
+        };
+        let max_fps = match (link_fps, receiver_fps) {
+            (Some(link), Some(receiver)) => Some(link.min(receiver)),
+            (one, other) => one.or(other),
+        };
+        let limit =
+            if rung != self.ladder.top() || link_fps.is_some_and(|link| Some(link) == max_fps) {
+                Limit::Link
+            } else if receiver_fps.is_some() {
+                Limit::Receiver
+            } else {
+                Limit::None
+            };
+        let next = Status {
+            rung,
+            max_fps,
+            limit,
+        };
+        if next != self.status {
+            log::info!(
+                "now {} (was {})",
+                describe_status(&next, self.passthrough),
+                describe_status(&self.status, self.passthrough)
+            );
+            self.status = next;
+        }
+    }
+}
+
+/// "quality 40, half size, 30 fps (link)"-style text.
+pub fn describe_status(status: &Status, passthrough: bool) -> String {
+    let picture = if passthrough {
+        "the camera's JPEG".to_owned()
+    } else {
+        format!(
+            "quality {}, {}",
+            status.rung.quality,
+            size_name(status.rung.halvings)
+        )
+    };
+    let rate = status
+        .max_fps
+        .map_or(String::new(), |fps| format!(", at most {fps:.1} fps"));
+    format!("{picture}{rate} ({})", limit_name(status.limit))
+}
+
+/// "full size", "1/2 size", "1/4 size".
+pub fn size_name(halvings: u8) -> String {
+    match halvings {
+        0 => "full size".to_owned(),
+        h => format!("1/{} size", 1u32 << h),
+    }
+}
+
+/// Why the stream is below its ceiling, in a word.
+pub fn limit_name(limit: Limit) -> &'static str {
+    match limit {
+        Limit::None => "ceiling",
+        Limit::Link => "link",
+        Limit::Receiver => "receiver",
+    }
+}
+
+/// Lets pictures through evenly at no more than a given rate.
+#[derive(Debug, Default)]
+pub struct FrameGate {
+    next_due: Option<Instant>,
+    slack: Duration,
+}
+
+impl FrameGate {
+    /// Whether a picture delivered `at` goes on, with at most `max_fps` a
+    /// second (`None`: every one) from a source delivering `source_fps`.
+    /// A picture up to 0.6 of a source interval early still counts as on time, so
+    /// 20 of 30 fps are two of every three, not one of two.
+    pub fn admit(&mut self, at: Instant, max_fps: Option<f64>, source_fps: f64) -> bool {
+        let Some(max_fps) = max_fps.filter(|fps| *fps > 0.0) else {
+            self.next_due = None;
+            return true;
+        };
+        let gap = Duration::from_secs_f64(1.0 / max_fps);
+        let slack = Duration::from_secs_f64(0.6 / source_fps.max(1.0));
+        self.slack = slack;
+        let due = self.next_due.unwrap_or(at);
+        if at + slack < due {
+            return false;
+        }
+        // Late pictures do not earn a burst afterwards.
+        self.next_due = Some((due + gap).max(at + gap - slack.min(gap)));
+        true
+    }
+
+    /// The earliest time the next picture can go on, while a limit holds:
+    /// a source that makes pictures on demand waits for it instead of
+    /// making pictures only to leave them out.
+    pub fn due(&self) -> Option<Instant> {
+        Some(self.next_due? - self.slack)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp_info::TcpInfo;
+
+    #[test]
+    fn the_gate_lets_two_of_three_through_for_two_thirds_of_the_rate() {
+        let mut gate = FrameGate::default();
+        let start = Instant::now();
+        let admitted = (0..300)
+            .filter(|i| {
+                let at = start + Duration::from_secs_f64(f64::from(*i) / 30.0);
+                gate.admit(at, Some(20.0), 30.0)
+            })
+            .count();
+        assert!((195..=205).contains(&admitted), "{admitted} of 300");
+        assert!(gate.admit(start + Duration::from_secs(20), None, 30.0));
+    }
+
+    fn congested_reading(at: Instant, bytes_acked: u64) -> LinkReading {
+        LinkReading {
+            at,
+            replaced: 2,
+            tcp: TcpInfo {
+                rtt: Duration::from_millis(300),
+                min_rtt: Duration::from_millis(2),
+                bytes_acked,
+                delivery_rate: 250_000,
+                ..TcpInfo::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_slow_link_lowers_the_quality_then_the_size_of_raw_pictures() {
+        let adaptation = Adaptation::new(Bounds {
+            ceiling: 80,
+            floor: 30,
+            follow_link: true,
+        });
+        let start = Instant::now();
+        for i in 0..30 {
+            adaptation.captured(start + Duration::from_millis(33 * i));
+        }
+        adaptation.encoded(60_000, adaptation.status().rung);
+        assert_eq!(adaptation.status().limit, Limit::None);
+        adaptation.link_reading(&congested_reading(start, 0));
+        adaptation.link_reading(&congested_reading(
+            start + Duration::from_millis(500),
+            125_000,
+        ));
+        let status = adaptation.status();
+        assert_eq!(status.limit, Limit::Link);
+        assert!(status.rung.halvings >= 1, "{status:?}");
+        assert_eq!(status.max_fps, None, "raw pictures keep the frame rate");
+    }
+
+    #[test]
+    fn passed_through_jpegs_are_taken_less_often_instead() {
+        let adaptation = Adaptation::new(Bounds {
+            ceiling: 80,
+            floor: 30,
+            follow_link: true,
+        });
+        let start = Instant::now();
+        adaptation.passed_through(60_000);
+        adaptation.link_reading(&congested_reading(start, 0));
+        adaptation.link_reading(&congested_reading(
+            start + Duration::from_millis(500),
+            125_000,
+        ));
+        let status = adaptation.status();
+        assert_eq!(
+            status.rung,
+            Rung {
+                quality: 80,
+                halvings: 0
+            }
+        );
+        let fps = status.max_fps.unwrap();
+        assert!(
+            (1.0..4.0).contains(&fps),
+            "0.8 x 250 KB/s of 60 KB frames: {fps}"
+        );
+        assert_eq!(status.limit, Limit::Link);
+    }
+
+    #[test]
+    fn the_receivers_limit_holds_the_frame_rate_down() {
+        let adaptation = Adaptation::new(Bounds {
+            ceiling: 80,
+            floor: 30,
+            follow_link: true,
+        });
+        adaptation.receiver_limit(Some(12.0));
+        let status = adaptation.status();
+        assert_eq!(status.max_fps, Some(12.0));
+        assert_eq!(status.limit, Limit::Receiver);
+        adaptation.receiver_limit(Some(f64::NAN));
+        assert_eq!(
+            adaptation.status().limit,
+            Limit::None,
+            "nonsense is no limit"
+        );
+    }
+}
