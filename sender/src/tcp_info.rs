@@ -68,12 +68,6 @@ impl TcpInfo {
             app_limited,
         })
     }
-
-    /// How long data waits in queues along the path: the round trip now
-    /// less its least.
-    pub fn queue_delay(&self) -> Duration {
-        self.rtt.saturating_sub(self.min_rtt)
-    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,10 @@ fn survive_faults() {
             "1",
             "--name",
             "chaos",
+            // Every frame at one quality, so that the slow link makes the
+            // latest-frame slot drop frames (what this test is about);
+            // tests/tests/adapt.rs has the sender follow the link instead.
+            "--fixed-quality",
         ],
     );
     sender.wait_for_log("connected to the receiver", Duration::from_secs(20));

@@ -250,6 +250,9 @@ fn a_slow_network_makes_the_sender_drop_frames_with_flat_memory() {
                 "2",
                 "--stats-interval",
                 "1",
+                // Every frame at one quality, so the slow reader makes the
+                // slot drop frames (tests/tests/adapt.rs: following it).
+                "--fixed-quality",
             ],
         );
         sender.wait_for_log("sent ", MINUTE);

@@ -4,8 +4,8 @@
 //! Ten times a second the transport hands over a [`LinkReading`]. The link
 //! is *congested* when the latest-frame slot had to replace a frame (the
 //! socket was not ready for it within a frame's time) or when the round
-//! trip stands more than [`QUEUE_LIMIT`] above its least (a queue is
-//! building somewhere on the path). Then the allowed rate steps down at
+//! trip stands more than [`QUEUE_LIMIT`] above its least of the last
+//! [`BASE_DELAY_WINDOW`] (a queue is building somewhere on the path). Then the allowed rate steps down at
 //! once to [`BACK_OFF`] of what the link carries: the best delivery rate
 //! the kernel measured with data always waiting over the last second, or,
 //! without one, the bytes acknowledged over the last second; less still
@@ -59,6 +59,10 @@ pub const MIN_RATE: f64 = 8_000.0;
 const CAPACITY_WINDOW: Duration = Duration::from_secs(1);
 /// The shortest span that gives a throughput worth trusting.
 const MIN_THROUGHPUT_SPAN: Duration = Duration::from_millis(200);
+/// The least round trip over this span is the path's own delay: the
+/// kernel's minimum holds for minutes, so a path that got longer (a new
+/// route, a link with more delay) would read as a standing queue.
+const BASE_DELAY_WINDOW: Duration = Duration::from_secs(5);
 /// The queue delay at which a step down takes half as much again, so a
 /// long queue drains in seconds, not minutes.
 const DRAIN_SPAN: Duration = Duration::from_secs(1);
@@ -79,6 +83,8 @@ pub struct RateControl {
     allowed: Option<f64>,
     /// (when, bytes acknowledged) over the last [`CAPACITY_WINDOW`].
     acked: VecDeque<(Instant, u64)>,
+    /// (when, round trip) over the last [`BASE_DELAY_WINDOW`].
+    round_trips: VecDeque<(Instant, Duration)>,
     /// (when, delivery rate) of the readings over the last
     /// [`CAPACITY_WINDOW`] that were not application-limited.
     deliveries: VecDeque<(Instant, u64)>,
@@ -114,6 +120,7 @@ impl RateControl {
     /// allowed rate is kept (the link is most likely the same).
     pub fn connection_started(&mut self) {
         self.acked.clear();
+        self.round_trips.clear();
         self.deliveries.clear();
         self.last_event = None;
     }
@@ -125,7 +132,7 @@ impl RateControl {
         let now = reading.at;
         self.remember(reading);
         let last_event = *self.last_event.get_or_insert(now);
-        let queue_delay = reading.tcp.queue_delay();
+        let queue_delay = self.queue_delay(&reading.tcp);
         if reading.replaced > 0 || queue_delay > QUEUE_LIMIT {
             self.last_event = Some(now);
             let hold = HOLD.max(2 * reading.tcp.rtt);
@@ -172,9 +179,28 @@ impl RateControl {
         Some(Step::Up)
     }
 
+    /// The round trip now less the path's own: the least of the kernel's
+    /// minimum and the round trips of the last [`BASE_DELAY_WINDOW`],
+    /// whichever is larger.
+    fn queue_delay(&self, tcp: &TcpInfo) -> Duration {
+        let recent = self.round_trips.iter().map(|(_, rtt)| *rtt).min();
+        let base = recent.map_or(tcp.min_rtt, |recent| recent.max(tcp.min_rtt));
+        tcp.rtt.saturating_sub(base)
+    }
+
     fn remember(&mut self, reading: &LinkReading) {
         let now = reading.at;
         self.acked.push_back((now, reading.tcp.bytes_acked));
+        if reading.tcp.rtt > Duration::ZERO {
+            self.round_trips.push_back((now, reading.tcp.rtt));
+        }
+        while self
+            .round_trips
+            .front()
+            .is_some_and(|(at, _)| now - *at > BASE_DELAY_WINDOW)
+        {
+            self.round_trips.pop_front();
+        }
         if !reading.tcp.app_limited && reading.tcp.delivery_rate > 0 {
             self.deliveries.push_back((now, reading.tcp.delivery_rate));
         }
@@ -355,6 +381,31 @@ mod tests {
         let (_, steps) = run(&mut control, &mut link, Instant::now(), 30.0, CEILING);
         assert_eq!(steps, vec![]);
         assert_eq!(control.allowed(), None);
+    }
+
+    #[test]
+    fn a_path_that_gets_longer_is_not_taken_for_a_queue_for_long() {
+        let mut control = RateControl::new();
+        let start = Instant::now();
+        let mut steps = 0;
+        for tick in 0..200u64 {
+            let reading = LinkReading {
+                at: start + Duration::from_millis(100 * tick),
+                replaced: 0,
+                tcp: TcpInfo {
+                    // 200 ms more from the start, while the kernel's
+                    // minimum remembers the old path.
+                    rtt: Duration::from_millis(202),
+                    min_rtt: Duration::from_millis(2),
+                    bytes_acked: 50_000 * tick,
+                    delivery_rate: 500_000,
+                    ..TcpInfo::default()
+                },
+            };
+            steps += usize::from(control.update(&reading, CEILING).is_some());
+        }
+        assert_eq!(control.allowed(), None, "back at the ceiling");
+        assert!(steps < 15, "{steps} steps");
     }
 
     #[test]
