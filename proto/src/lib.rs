@@ -27,7 +27,19 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/framewire.v1.rs"));
 }
 
-pub use pb::{ClockProbe, ClockReply, Control, Feature, Frame};
+pub use pb::{ClockProbe, ClockReply, Control, Feature, Frame, Limit};
+
+impl Limit {
+    /// What holds a stream below its sender's ceiling, in a word for logs,
+    /// tiles and reports: "ceiling" when nothing does.
+    pub fn word(self) -> &'static str {
+        match self {
+            Limit::None => "ceiling",
+            Limit::Link => "link",
+            Limit::Receiver => "receiver",
+        }
+    }
+}
 
 impl Frame {
     /// A frame without an image: tells the receiver the stream is alive while

@@ -88,7 +88,7 @@ fn describe(stream: &Stream, before: &Mark, now: &Mark) -> String {
 mod tests {
     use super::*;
     use crate::stream::Encoding;
-    use framewire_proto::pb::Limit;
+    use framewire_proto::Limit;
 
     #[test]
     fn the_line_shows_only_the_interval() {

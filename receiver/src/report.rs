@@ -278,7 +278,7 @@ impl StreamReport {
             clock_restarts: stream.clock_restarts(),
             quality: encoding.map(|encoding| encoding.quality),
             halvings: encoding.map(|encoding| encoding.halvings),
-            limited_by: encoding.map(|encoding| encoding.limit_name()),
+            limited_by: encoding.map(|encoding| encoding.limit.word()),
         }
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use event_listener::Event;
 use framewire_proto::ClockReply;
-use framewire_proto::pb::Limit;
+use framewire_proto::Limit;
 use futures_lite::FutureExt;
 
 use crate::budget::Charge;
@@ -169,15 +169,6 @@ impl Encoding {
         })
     }
 
-    /// What holds the stream down, in a word: "ceiling" when nothing does.
-    pub fn limit_name(&self) -> &'static str {
-        match self.limit {
-            Limit::None => "ceiling",
-            Limit::Link => "link",
-            Limit::Receiver => "receiver",
-        }
-    }
-
     /// E.g. "quality 40, 1/2 size (link)" or "camera JPEG (ceiling)".
     pub fn describe(&self) -> String {
         let picture = if self.quality == 0 {
@@ -187,7 +178,7 @@ impl Encoding {
         } else {
             format!("quality {}, 1/{} size", self.quality, 1u32 << self.halvings)
         };
-        format!("{picture} ({})", self.limit_name())
+        format!("{picture} ({})", self.limit.word())
     }
 }
 

@@ -123,9 +123,7 @@ impl Pipeline<'_> {
                 &self.stats.capture_nanos,
                 started.elapsed().as_nanos() as u64,
             );
-            let delivered = Instant::now();
-            self.adaptation.captured(delivered);
-            if !self.adaptation.admit(&mut gate, delivered) {
+            if !self.adaptation.admit(&mut gate, Instant::now()) {
                 SenderStats::add(&self.stats.rate_skipped, 1);
                 continue;
             }

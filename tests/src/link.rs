@@ -27,17 +27,23 @@ pub struct Link {
     receiver_ns: String,
 }
 
-fn ip(args: &[&str]) {
-    let output = Command::new("ip")
+/// Runs iproute2's `program` (`ip` or `tc`) with `args`; panics with its
+/// error output when it fails.
+fn iproute2(program: &str, args: &[&str]) {
+    let output = Command::new(program)
         .args(args)
         .output()
-        .expect("ip (iproute2)");
+        .unwrap_or_else(|error| panic!("{program} (iproute2): {error}"));
     assert!(
         output.status.success(),
-        "ip {}: {}",
+        "{program} {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+fn ip(args: &[&str]) {
+    iproute2("ip", args);
 }
 
 impl Link {
@@ -77,11 +83,7 @@ impl Link {
         let (ns, dev) = self.namespace_and_device(side);
         let mut args = vec!["-n", ns, "qdisc", "replace", "dev", dev, "root", "netem"];
         args.extend_from_slice(options);
-        let status = Command::new("tc")
-            .args(&args)
-            .status()
-            .expect("tc (iproute2)");
-        assert!(status.success(), "tc {}", args.join(" "));
+        iproute2("tc", &args);
     }
 
     /// Limits what `side` sends to `rate` (tc's notation, e.g. `2mbit`)
@@ -93,16 +95,7 @@ impl Link {
             "-n", ns, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", "16kb",
             "limit", "1mb",
         ];
-        let output = Command::new("tc")
-            .args(args)
-            .output()
-            .expect("tc (iproute2)");
-        assert!(
-            output.status.success(),
-            "tc {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        iproute2("tc", &args);
     }
 
     /// Takes the sender's side of the link down or up.

@@ -194,23 +194,12 @@ impl RateControl {
         if reading.tcp.rtt > Duration::ZERO {
             self.round_trips.push_back((now, reading.tcp.rtt));
         }
-        while self
-            .round_trips
-            .front()
-            .is_some_and(|(at, _)| now - *at > BASE_DELAY_WINDOW)
-        {
-            self.round_trips.pop_front();
-        }
         if !reading.tcp.app_limited && reading.tcp.delivery_rate > 0 {
             self.deliveries.push_back((now, reading.tcp.delivery_rate));
         }
-        let old = |(at, _): &(Instant, u64)| now - *at > CAPACITY_WINDOW;
-        while self.acked.front().is_some_and(old) {
-            self.acked.pop_front();
-        }
-        while self.deliveries.front().is_some_and(old) {
-            self.deliveries.pop_front();
-        }
+        forget_older(&mut self.acked, now, CAPACITY_WINDOW);
+        forget_older(&mut self.deliveries, now, CAPACITY_WINDOW);
+        forget_older(&mut self.round_trips, now, BASE_DELAY_WINDOW);
     }
 
     /// What the link carries, bytes a second, while congested: the best
@@ -229,6 +218,13 @@ impl RateControl {
             }
             _ => None,
         }
+    }
+}
+
+/// Drops the readings of `history` taken more than `window` before `now`.
+fn forget_older<T>(history: &mut VecDeque<(Instant, T)>, now: Instant, window: Duration) {
+    while history.front().is_some_and(|(at, _)| now - *at > window) {
+        history.pop_front();
     }
 }
 

@@ -122,6 +122,12 @@ pub struct SizeModel {
     reference_bytes: [Option<f64>; MAX_HALVINGS as usize + 1],
 }
 
+/// A running figure moved `weight` of the way to `newest` (the newest
+/// itself when there is none yet).
+pub fn smoothed(running: Option<f64>, newest: f64, weight: f64) -> f64 {
+    running.map_or(newest, |running| running + weight * (newest - running))
+}
+
 /// How much bigger a frame at `quality` is than at quality 50.
 fn quality_weight(quality: u8) -> f64 {
     let quality = f64::from(quality.clamp(1, 100));
@@ -141,10 +147,7 @@ impl SizeModel {
         let Some(running) = self.reference_bytes.get_mut(usize::from(rung.halvings)) else {
             return;
         };
-        *running = Some(match *running {
-            Some(running) => running + SIZE_SMOOTHING * (reference - running),
-            None => reference,
-        });
+        *running = Some(smoothed(*running, reference, SIZE_SMOOTHING));
     }
 
     /// The expected size of a frame at `rung`; `None` before any frame.

@@ -19,15 +19,18 @@ pub mod ladder;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use framewire_proto::pb::Limit;
+use framewire_proto::Limit;
 
 pub use control::{LinkReading, RateControl, Step};
+use ladder::smoothed;
 pub use ladder::{Ladder, Rung, SizeModel};
 
 /// The frame rate assumed until the source has shown its own.
 const ASSUMED_FPS: f64 = 30.0;
 /// The weight of the newest frame interval in the running frame rate.
 const FPS_SMOOTHING: f64 = 0.1;
+/// The weight of the newest passed-through JPEG in the running size.
+const JPEG_SMOOTHING: f64 = 0.2;
 /// A frame rate limit this close to the source's is no limit.
 const NEGLIGIBLE_LIMIT: f64 = 0.95;
 /// A climb followed this soon by a step down failed: the rung is barred.
@@ -131,27 +134,19 @@ impl Adaptation {
         describe_status(&state.status, state.passthrough)
     }
 
-    /// Whether the capture thread passes on a picture delivered `at`.
+    /// The source delivered a picture at `at` (which measures its frame
+    /// rate): whether the capture thread passes it on.
     pub fn admit(&self, gate: &mut FrameGate, at: Instant) -> bool {
-        let state = self.lock();
-        gate.admit(at, state.status.max_fps, state.source_fps())
-    }
-
-    /// The source delivered a picture at `at` (measures its frame rate).
-    pub fn captured(&self, at: Instant) {
         let mut state = self.lock();
         if let Some(last) = state.last_capture.replace(at)
             && state.status.max_fps.is_none()
         {
             let interval = (at - last).as_secs_f64();
             if interval > 0.0 {
-                let fps = 1.0 / interval;
-                state.source_fps = Some(match state.source_fps {
-                    Some(running) => running + FPS_SMOOTHING * (fps - running),
-                    None => fps,
-                });
+                state.source_fps = Some(smoothed(state.source_fps, 1.0 / interval, FPS_SMOOTHING));
             }
         }
+        gate.admit(at, state.status.max_fps, state.source_fps())
     }
 
     /// A raw picture was encoded at `rung` into `bytes`.
@@ -168,10 +163,7 @@ impl Adaptation {
     pub fn passed_through(&self, bytes: usize) {
         let mut state = self.lock();
         let bytes = bytes as f64;
-        state.jpeg_bytes = Some(match state.jpeg_bytes {
-            Some(running) => running + 0.2 * (bytes - running),
-            None => bytes,
-        });
+        state.jpeg_bytes = Some(smoothed(state.jpeg_bytes, bytes, JPEG_SMOOTHING));
         if !state.passthrough {
             state.passthrough = true;
             state.recompute();
@@ -356,7 +348,7 @@ pub fn describe_status(status: &Status, passthrough: bool) -> String {
     let rate = status
         .max_fps
         .map_or(String::new(), |fps| format!(", at most {fps:.1} fps"));
-    format!("{picture}{rate} ({})", limit_name(status.limit))
+    format!("{picture}{rate} ({})", status.limit.word())
 }
 
 /// "full size", "1/2 size", "1/4 size".
@@ -364,15 +356,6 @@ pub fn size_name(halvings: u8) -> String {
     match halvings {
         0 => "full size".to_owned(),
         h => format!("1/{} size", 1u32 << h),
-    }
-}
-
-/// Why the stream is below its ceiling, in a word.
-pub fn limit_name(limit: Limit) -> &'static str {
-    match limit {
-        Limit::None => "ceiling",
-        Limit::Link => "link",
-        Limit::Receiver => "receiver",
     }
 }
 
@@ -432,6 +415,15 @@ mod tests {
         assert!(gate.admit(start + Duration::from_secs(20), None, 30.0));
     }
 
+    /// Quality 80 to 30, following the link.
+    fn adaptive() -> Adaptation {
+        Adaptation::new(Bounds {
+            ceiling: 80,
+            floor: 30,
+            follow_link: true,
+        })
+    }
+
     fn congested_reading(at: Instant, bytes_acked: u64) -> LinkReading {
         LinkReading {
             at,
@@ -448,14 +440,11 @@ mod tests {
 
     #[test]
     fn a_slow_link_lowers_the_quality_then_the_size_of_raw_pictures() {
-        let adaptation = Adaptation::new(Bounds {
-            ceiling: 80,
-            floor: 30,
-            follow_link: true,
-        });
+        let adaptation = adaptive();
         let start = Instant::now();
+        let mut gate = FrameGate::default();
         for i in 0..30 {
-            adaptation.captured(start + Duration::from_millis(33 * i));
+            assert!(adaptation.admit(&mut gate, start + Duration::from_millis(33 * i)));
         }
         adaptation.encoded(60_000, adaptation.status().rung);
         assert_eq!(adaptation.status().limit, Limit::None);
@@ -472,11 +461,7 @@ mod tests {
 
     #[test]
     fn passed_through_jpegs_are_taken_less_often_instead() {
-        let adaptation = Adaptation::new(Bounds {
-            ceiling: 80,
-            floor: 30,
-            follow_link: true,
-        });
+        let adaptation = adaptive();
         let start = Instant::now();
         adaptation.passed_through(60_000);
         adaptation.link_reading(&congested_reading(start, 0));
@@ -502,11 +487,7 @@ mod tests {
 
     #[test]
     fn the_receivers_limit_holds_the_frame_rate_down() {
-        let adaptation = Adaptation::new(Bounds {
-            ceiling: 80,
-            floor: 30,
-            follow_link: true,
-        });
+        let adaptation = adaptive();
         adaptation.receiver_limit(Some(12.0));
         let status = adaptation.status();
         assert_eq!(status.max_fps, Some(12.0));
