@@ -6,7 +6,8 @@
 //! connect and what a peer costs before it is admitted; [`server`] accepts
 //! senders and reads their frames into a [`stream`] each (its counters,
 //! lifecycle and the sender's [`clock`] offset, probed over the v2
-//! back-channel), charging the memory [`budget`]; [`decode`] turns JPEG into a
+//! back-channel; [`capacity`] tells the sender the rate its decoder keeps
+//! up with), charging the memory [`budget`]; [`decode`] turns JPEG into a
 //! [`picture`] on a thread per stream (the bands of one picture at once,
 //! with helper threads all streams share) and hands it to a sink: `view`
 //! (feature `window`, on by default) shows it in a window; [`record`] writes
@@ -19,6 +20,7 @@
 pub mod access;
 pub mod admission;
 pub mod budget;
+pub mod capacity;
 pub mod cli;
 pub mod clock;
 pub mod decode;

@@ -14,7 +14,8 @@
 //! 3. **Pump.** Frames go into the decoder's latest-frame slot (and to the
 //!    recorder), each charged to the memory budget; if the sender's hello
 //!    announced the back-channel, a task beside the pump writes clock
-//!    probes to it and the pump hands the replies to the stream's clock.
+//!    probes to it (the pump hands the replies to the stream's clock) and
+//!    the frame rate its decoder keeps up with ([`crate::capacity`]).
 //!    This goes on until the peer closes,
 //!    breaks the protocol, goes silent, or the receiver stops. Then the slot
 //!    closes; the decoder finishes its frame and ends, and the sender slot
@@ -29,7 +30,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
@@ -37,7 +38,7 @@ use framewire_proto::codec::{FrameReader, ReadError, write_control};
 use framewire_proto::duplex::{ReadHalf, WriteHalf};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::latest_slot;
-use framewire_proto::{ClockProbe, Control, Feature, Frame, unix_time_us};
+use framewire_proto::{ClockProbe, Control, Feature, Frame, RateLimit, unix_time_us};
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 /// What starts a TLS session on an accepted connection (`--tls`).
@@ -50,6 +51,7 @@ pub type TlsAcceptor = std::convert::Infallible;
 use crate::access::Access;
 use crate::admission::{Gate, Pending, PendingLimits};
 use crate::budget::MemoryBudget;
+use crate::capacity::{CHECK_INTERVAL, Change, DecodeCapacity};
 use crate::clock::Update;
 use crate::decode::{DecoderContext, Received};
 use crate::record::Recorder;
@@ -267,9 +269,9 @@ impl Server {
         log::info!("sender connected from {peer} (stream {})", stream.id());
         let probing = first
             .speaks(Feature::Control)
-            .then(|| smol::spawn(probe_clock(outgoing, stream.clone())));
+            .then(|| smol::spawn(write_controls(outgoing, stream.clone())));
         self.pump(reader, first, stream, admitted).await;
-        drop(probing); // cancels the probes
+        drop(probing); // cancels the control messages
     }
 
     /// Admission: the TLS handshake, then the first message (checked for the
@@ -440,34 +442,74 @@ impl Server {
     }
 }
 
-/// Writes clock probes to the sender, a burst first, then now and then,
-/// until the connection ends (the task is dropped) or the sender stops
-/// taking them.
-async fn probe_clock(mut outgoing: Outgoing, stream: Arc<Stream>) {
+/// Writes control messages to the sender until the connection ends (the
+/// task is dropped) or it stops taking them: clock probes, a burst first,
+/// then now and then; and, when the stream's decoder falls behind, the
+/// frame rate it keeps up with ([`DecodeCapacity`]).
+async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
+    let mut capacity = DecodeCapacity::default();
+    let (mut next_probe, mut next_check) = (Instant::now(), Instant::now());
     loop {
-        let t1_us = unix_time_us();
-        let next_in = stream.clock_probe_sent(t1_us);
-        let probe = Control {
-            clock_probe: Some(ClockProbe {
+        let now = Instant::now();
+        let mut control = Control::default();
+        if now >= next_check {
+            next_check = now + CHECK_INTERVAL;
+            control.rate_limit = capacity
+                .check(now, stream.counters())
+                .map(|change| rate_limit(&stream, change));
+        }
+        if now >= next_probe {
+            let t1_us = unix_time_us();
+            next_probe = now + stream.clock_probe_sent(t1_us);
+            control.clock_probe = Some(ClockProbe {
                 receiver_send_time_us: t1_us,
-            }),
-            ..Control::default()
-        };
-        match within(CONTROL_WRITE_TIMEOUT, write_control(&mut outgoing, &probe)).await {
-            Some(Ok(_)) => {}
-            Some(Err(error)) => {
-                log::debug!("stream {}: no more clock probes: {error}", stream.label());
-                return;
-            }
-            None => {
-                log::warn!(
-                    "stream {}: the sender takes no clock probes; its latency stays clock-based",
-                    stream.label()
-                );
-                return;
+            });
+        }
+        if control != Control::default() {
+            match within(
+                CONTROL_WRITE_TIMEOUT,
+                write_control(&mut outgoing, &control),
+            )
+            .await
+            {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    log::debug!(
+                        "stream {}: no more control messages: {error}",
+                        stream.label()
+                    );
+                    return;
+                }
+                None => {
+                    log::warn!(
+                        "stream {}: the sender takes no control messages; its latency stays \
+                         clock-based and it is told no frame rate limit",
+                        stream.label()
+                    );
+                    return;
+                }
             }
         }
-        smol::Timer::after(next_in).await;
+        smol::Timer::at(next_probe.min(next_check)).await;
+    }
+}
+
+/// The message for a change of the stream's frame rate limit, logged.
+fn rate_limit(stream: &Stream, change: Change) -> RateLimit {
+    match change {
+        Change::Limit(fps) => {
+            log::info!(
+                "stream {}: its decoder keeps up with {fps:.1} fps: asking the sender for no more",
+                stream.label()
+            );
+            RateLimit {
+                max_fps: fps as f32,
+            }
+        }
+        Change::Lift => {
+            log::info!("stream {}: lifting its frame rate limit", stream.label());
+            RateLimit { max_fps: 0.0 }
+        }
     }
 }
 

@@ -1,0 +1,160 @@
+//! How many frames a second a stream's decoder keeps up with, told to the
+//! sender so it encodes and sends no more than that.
+//!
+//! Once a [`CHECK_INTERVAL`] the control writer hands a [`DecodeCapacity`]
+//! the stream's counters. When the decoder's latest-frame slot replaced
+//! frames in that interval (more than [`TOLERATED_DROPS`] of those
+//! received), the frames were paid for on the board and on the link for
+//! nothing: the limit becomes [`MARGIN`] of the rate the decoder managed.
+//! After [`CALM_CHECKS`] intervals without such drops a limit is raised by
+//! [`PROBE_GAIN`] (the machine may have room again), and lifted once the
+//! sender stays well below it (then something else holds it back). A limit
+//! is only ever sent when it changes.
+
+use std::time::Instant;
+
+use crate::stream::Counters;
+
+/// How often the counters are looked at.
+pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Replaced frames up to this share of those received are no reason for a
+/// limit (a hiccup of the machine).
+pub const TOLERATED_DROPS: f64 = 0.05;
+/// The limit's share of the rate the decoder managed.
+pub const MARGIN: f64 = 0.95;
+/// Intervals without drops before a limit is raised.
+pub const CALM_CHECKS: u32 = 3;
+/// A raise of the limit.
+pub const PROBE_GAIN: f64 = 1.1;
+/// A sender below this share of its limit is held back by something else:
+/// the limit is lifted.
+pub const UNUSED_LIMIT: f64 = 0.7;
+
+/// A change to tell the sender.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Change {
+    /// No more than this many frames a second.
+    Limit(f64),
+    /// No limit.
+    Lift,
+}
+
+/// The limit and what the last check saw.
+#[derive(Debug, Default)]
+pub struct DecodeCapacity {
+    last: Option<(Instant, Counters)>,
+    limit: Option<f64>,
+    calm_checks: u32,
+}
+
+impl DecodeCapacity {
+    /// The limit in force (frames a second), if any.
+    pub fn limit(&self) -> Option<f64> {
+        self.limit
+    }
+
+    /// Looks at the stream's `counters` at `now`; returns the change to
+    /// send, if any.
+    pub fn check(&mut self, now: Instant, counters: Counters) -> Option<Change> {
+        let (then, before) = self.last.replace((now, counters))?;
+        let seconds = (now - then).as_secs_f64();
+        if seconds <= 0.0 {
+            return None;
+        }
+        let received = counters.received.saturating_sub(before.received) as f64;
+        let replaced = counters
+            .dropped_before_decode
+            .saturating_sub(before.dropped_before_decode) as f64;
+        let decoded_fps = counters.decoded.saturating_sub(before.decoded) as f64 / seconds;
+        if replaced > 1.0 && replaced > TOLERATED_DROPS * received && decoded_fps > 0.0 {
+            self.calm_checks = 0;
+            let limit = MARGIN * decoded_fps;
+            if self.limit.is_some_and(|current| limit >= current * MARGIN) {
+                return None; // close to the limit already: the sender is adjusting
+            }
+            self.limit = Some(limit);
+            return Some(Change::Limit(limit));
+        }
+        let current = self.limit?;
+        self.calm_checks += 1;
+        if self.calm_checks < CALM_CHECKS {
+            return None;
+        }
+        self.calm_checks = 0;
+        if received / seconds < UNUSED_LIMIT * current {
+            self.limit = None;
+            return Some(Change::Lift);
+        }
+        let raised = current * PROBE_GAIN;
+        self.limit = Some(raised);
+        Some(Change::Limit(raised))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Counters after `seconds` of a sender at `sent` fps into a decoder
+    /// that manages `decodes` fps, from `before`.
+    fn after(before: Counters, sent: u64, decodes: u64) -> Counters {
+        let decoded = sent.min(decodes);
+        Counters {
+            received: before.received + sent,
+            decoded: before.decoded + decoded,
+            dropped_before_decode: before.dropped_before_decode + (sent - decoded),
+            ..before
+        }
+    }
+
+    #[test]
+    fn a_decoder_that_falls_behind_sets_a_limit_near_what_it_manages() {
+        let mut capacity = DecodeCapacity::default();
+        let start = Instant::now();
+        let mut counters = Counters::default();
+        assert_eq!(
+            capacity.check(start, counters),
+            None,
+            "the first look only counts"
+        );
+        counters = after(counters, 60, 20);
+        let change = capacity.check(start + Duration::from_secs(1), counters);
+        assert_eq!(change, Some(Change::Limit(19.0)));
+        // The sender now sends 19 fps, which the decoder keeps up with:
+        // after three calm seconds the limit is raised, not sent again.
+        let mut changes = Vec::new();
+        for second in 2..=4 {
+            counters = after(counters, 19, 20);
+            changes.push(capacity.check(start + Duration::from_secs(second), counters));
+        }
+        assert_eq!(changes[..2], [None, None]);
+        let Some(Change::Limit(raised)) = changes[2] else {
+            panic!("{changes:?}")
+        };
+        assert!((raised - 20.9).abs() < 1e-9, "{raised}");
+    }
+
+    #[test]
+    fn a_hiccup_is_no_reason_and_an_unused_limit_is_lifted() {
+        let mut capacity = DecodeCapacity::default();
+        let start = Instant::now();
+        let mut counters = Counters::default();
+        capacity.check(start, counters);
+        counters = after(counters, 30, 29);
+        assert_eq!(
+            capacity.check(start + Duration::from_secs(1), counters),
+            None
+        );
+        counters = after(counters, 60, 20);
+        capacity.check(start + Duration::from_secs(2), counters);
+        assert_eq!(capacity.limit(), Some(19.0));
+        let mut last = None;
+        for second in 3..=5 {
+            counters = after(counters, 5, 20); // held back elsewhere
+            last = capacity.check(start + Duration::from_secs(second), counters);
+        }
+        assert_eq!(last, Some(Change::Lift));
+        assert_eq!(capacity.limit(), None);
+    }
+}
