@@ -4,8 +4,11 @@
 //! Once a [`CHECK_INTERVAL`] the control writer hands a [`DecodeCapacity`]
 //! the stream's counters. When the decoder's latest-frame slot replaced
 //! frames in that interval (more than [`TOLERATED_DROPS`] of those
-//! received), the frames were paid for on the board and on the link for
-//! nothing: the limit becomes [`MARGIN`] of the rate the decoder managed.
+//! received) while the decoder was busy at least [`BUSY`] of the time, the
+//! frames were paid for on the board and on the link for nothing: the
+//! limit becomes [`MARGIN`] of the rate the decoder managed. (Frames that
+//! replace each other while the decoder idles came in a burst, as after a
+//! stall on a slow link: no limit helps there.)
 //! After [`CALM_CHECKS`] intervals without such drops a limit is raised by
 //! [`PROBE_GAIN`] (the machine may have room again), and lifted once the
 //! sender stays well below it (then something else holds it back). A limit
@@ -20,6 +23,9 @@ pub const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 /// Replaced frames up to this share of those received are no reason for a
 /// limit (a hiccup of the machine).
 pub const TOLERATED_DROPS: f64 = 0.05;
+/// The share of an interval the decoder must have been decoding for its
+/// drops to mean it cannot keep up.
+pub const BUSY: f64 = 0.8;
 /// The limit's share of the rate the decoder managed.
 pub const MARGIN: f64 = 0.95;
 /// Intervals without drops before a limit is raised.
@@ -66,7 +72,12 @@ impl DecodeCapacity {
             .dropped_before_decode
             .saturating_sub(before.dropped_before_decode) as f64;
         let decoded_fps = counters.decoded.saturating_sub(before.decoded) as f64 / seconds;
-        if replaced > 1.0 && replaced > TOLERATED_DROPS * received && decoded_fps > 0.0 {
+        let busy = counters.decode_nanos.saturating_sub(before.decode_nanos) as f64 / 1e9 / seconds;
+        if replaced > 1.0
+            && replaced > TOLERATED_DROPS * received
+            && busy >= BUSY
+            && decoded_fps > 0.0
+        {
             self.calm_checks = 0;
             let limit = MARGIN * decoded_fps;
             if self.limit.is_some_and(|current| limit >= current * MARGIN) {
@@ -96,7 +107,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// Counters after `seconds` of a sender at `sent` fps into a decoder
+    /// Counters after a second of a sender at `sent` fps into a decoder
     /// that manages `decodes` fps, from `before`.
     fn after(before: Counters, sent: u64, decodes: u64) -> Counters {
         let decoded = sent.min(decodes);
@@ -104,8 +115,27 @@ mod tests {
             received: before.received + sent,
             decoded: before.decoded + decoded,
             dropped_before_decode: before.dropped_before_decode + (sent - decoded),
+            decode_nanos: before.decode_nanos + decoded * 1_000_000_000 / decodes,
             ..before
         }
+    }
+
+    #[test]
+    fn frames_that_came_in_a_burst_to_an_idle_decoder_set_no_limit() {
+        let mut capacity = DecodeCapacity::default();
+        let start = Instant::now();
+        let counters = Counters::default();
+        capacity.check(start, counters);
+        // Ten frames at once after a stall, three decoded in 30 ms.
+        let burst = Counters {
+            received: 10,
+            decoded: 3,
+            dropped_before_decode: 7,
+            decode_nanos: 30_000_000,
+            ..counters
+        };
+        assert_eq!(capacity.check(start + Duration::from_secs(1), burst), None);
+        assert_eq!(capacity.limit(), None);
     }
 
     #[test]

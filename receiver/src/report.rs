@@ -196,6 +196,8 @@ pub struct StreamReport {
     pub decode_ms_mean: f64,
     /// From the connection to the first decoded frame.
     pub first_frame_ms: Option<f64>,
+    /// The longest time between two decoded frames.
+    pub longest_gap_ms: f64,
     pub latency_samples: u64,
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p95: Option<f64>,
@@ -239,8 +241,10 @@ impl StreamReport {
             width,
             height,
             decode_ms_mean,
+            decode_nanos: _,
             decoded_fps,
             first_frame_ms,
+            longest_gap_ms,
         } = stream.counters();
         StreamReport {
             id: stream.id(),
@@ -264,6 +268,7 @@ impl StreamReport {
             decoded_fps,
             decode_ms_mean,
             first_frame_ms,
+            longest_gap_ms,
             latency_samples: latency.count(),
             latency_ms_p50: latency.quantile_ms(0.50),
             latency_ms_p95: latency.quantile_ms(0.95),

@@ -97,6 +97,8 @@ pub struct Stream {
     /// Microseconds since `connected_at` of the first and the latest decoded frame.
     first_decoded_us: AtomicU64,
     last_decoded_us: AtomicU64,
+    /// The longest time between two decoded frames, in microseconds.
+    longest_gap_us: AtomicU64,
     latency: Mutex<LatencyHistogram>,
     clock: Mutex<ClockSync>,
     newest: Mutex<Option<KeptFrame>>,
@@ -125,10 +127,15 @@ pub struct Counters {
     pub height: u64,
     /// Mean time to decode one frame, in milliseconds.
     pub decode_ms_mean: f64,
+    /// Time spent decoding, all frames together, in nanoseconds.
+    pub decode_nanos: u64,
     /// Decoded frames per second between the first and the latest one.
     pub decoded_fps: f64,
     /// From the connection to the first decoded frame, in milliseconds.
     pub first_frame_ms: Option<f64>,
+    /// The longest time between two decoded frames, in milliseconds (0
+    /// before the second): how long the picture stood still at worst.
+    pub longest_gap_ms: f64,
 }
 
 /// How the sender made a stream's latest frame, as it says: the JPEG
@@ -216,6 +223,7 @@ impl Stream {
             encoding: AtomicU32::new(0),
             first_decoded_us: AtomicU64::new(0),
             last_decoded_us: AtomicU64::new(0),
+            longest_gap_us: AtomicU64::new(0),
             latency: Mutex::new(LatencyHistogram::default()),
             clock: Mutex::new(ClockSync::default()),
             newest: Mutex::new(None),
@@ -426,11 +434,14 @@ impl Stream {
             latency.record(now_us - capture_time_us);
         }
         let since_connect = self.connected_at.elapsed().as_micros() as u64;
+        let previous = self.last_decoded_us.swap(since_connect, Ordering::Relaxed);
         if self.decoded.fetch_add(1, Ordering::Relaxed) == 0 {
             self.first_decoded_us
                 .store(since_connect, Ordering::Relaxed);
+        } else {
+            self.longest_gap_us
+                .fetch_max(since_connect.saturating_sub(previous), Ordering::Relaxed);
         }
-        self.last_decoded_us.store(since_connect, Ordering::Relaxed);
         self.width.store(width as u64, Ordering::Relaxed);
         self.height.store(height as u64, Ordering::Relaxed);
     }
@@ -530,12 +541,14 @@ impl Stream {
             width: get(&self.width),
             height: get(&self.height),
             decode_ms_mean: get(&self.decode_nanos) as f64 / 1e6 / decoded.max(1) as f64,
+            decode_nanos: get(&self.decode_nanos),
             decoded_fps: if decoded < 2 || span_us == 0 {
                 0.0
             } else {
                 (decoded - 1) as f64 * 1e6 / span_us as f64
             },
             first_frame_ms: (decoded > 0).then(|| first as f64 / 1000.0),
+            longest_gap_ms: get(&self.longest_gap_us) as f64 / 1000.0,
         }
     }
 }

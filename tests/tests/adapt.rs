@@ -6,14 +6,20 @@
 //! measured first, then the adaptive one: it must keep the frame rate
 //! with latency low, at a lower quality or size it reports; lifted to
 //! 50 Mbit/s, it must be back at the ceiling within 5 s and stay there
-//! without drops. Needs root and the kernel's tbf queueing discipline
+//! without drops; toggled between 2 and 20 Mbit/s every 5 s, the picture
+//! must never stand still for more than 500 ms. Needs root and the kernel's tbf queueing discipline
 //! (the host's kernel has it; netem, which it lacks, is not needed).
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use framewire_tests::content::{Clip, camera_like};
 use framewire_tests::link::{Link, RECEIVER_ADDRESS, Side};
 use framewire_tests::{Process, field, scratch_dir, sender_binary};
+
+/// The tests here measure frame rates and latency on this machine's two
+/// cores: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// One second's figures from a receiver progress line.
 #[derive(Debug)]
@@ -88,6 +94,9 @@ fn measure(receiver: &Process, warm_up: u64, measured: u64) -> Vec<Second> {
 
 #[test]
 fn quality_follows_a_slow_link_and_climbs_back_when_it_is_lifted() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let link = Link::new("adapt");
     let dir = scratch_dir("adapt");
     let clip = camera_like(Clip::Raw, 1280, 720, 90);
@@ -177,4 +186,50 @@ fn quality_follows_a_slow_link_and_climbs_back_when_it_is_lifted() {
     let stream = &report["streams"][1];
     assert_eq!(field(stream, "quality"), 80, "{stream}");
     assert_eq!(stream["limited_by"], "ceiling", "{stream}");
+}
+
+#[test]
+fn a_link_toggling_between_2_and_20_mbit_s_never_freezes_the_picture() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let link = Link::new("toggle");
+    let dir = scratch_dir("adapt-toggle");
+    let clip = camera_like(Clip::Raw, 1280, 720, 90);
+    link.limit_rate(Side::Sender, "20mbit");
+    let mut receiver = link.start_receiver(&dir.join("report.json"), &["--stats-interval", "1"]);
+    let mut sender = start_sender(&link, clip.to_str().unwrap(), &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    let changes_before = sender.count_log("] now quality");
+    let toggles = 6;
+    for toggle in 0..toggles {
+        link.limit_rate(
+            Side::Sender,
+            if toggle % 2 == 0 { "2mbit" } else { "20mbit" },
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let changes = sender.count_log("] now quality") - changes_before;
+    let per_second = changes as f64 / (5 * toggles) as f64;
+    sender.terminate();
+    receiver.terminate();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let stream = &report["streams"][0];
+    let gap = stream["longest_gap_ms"].as_f64().unwrap();
+    eprintln!(
+        "2 <-> 20 Mbit/s every 5 s: longest gap between frames {gap:.0} ms; \
+         {changes} quality changes in {} s ({per_second:.2} a second)",
+        5 * toggles
+    );
+    assert!(
+        gap <= 500.0,
+        "no gap longer than 500 ms: {gap:.0} ms\nsender:\n{}",
+        sender.log_text()
+    );
+    assert!(
+        per_second <= 1.2,
+        "quality changes about once a second at most: {per_second:.2}\n{}",
+        sender.log_text()
+    );
 }
