@@ -12,7 +12,8 @@
 //! with helper threads all streams share) and hands it to a sink: `view`
 //! (feature `window`, on by default) shows it in a window; [`record`] writes
 //! streams to MKV files as received, [`snapshot`] saves pictures as PNG and
-//! [`files`] names what they write. [`report`] lists the streams and makes
+//! [`files`] names what they write ([`full_frame`]: a snapshot of a
+//! reduced stream asks the sender for one frame at its best). [`report`] lists the streams and makes
 //! the exit report ([`latency`] is its histogram), [`progress`] logs a line
 //! per stream now and then, [`cli`] turns the command line into settings
 //! and [`exit`] ends it all within a bound.
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod decode;
 pub mod exit;
 pub mod files;
+pub mod full_frame;
 pub mod latency;
 pub mod liveness;
 pub mod picture;

@@ -38,7 +38,9 @@ use framewire_proto::codec::{FrameReader, ReadError, write_control};
 use framewire_proto::duplex::{ReadHalf, WriteHalf};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::latest_slot;
-use framewire_proto::{ClockProbe, Control, Feature, Frame, RateLimit, unix_time_us};
+use framewire_proto::{
+    ClockProbe, Control, Feature, Frame, FullFrameRequest, RateLimit, unix_time_us,
+};
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 /// What starts a TLS session on an accepted connection (`--tls`).
@@ -402,6 +404,9 @@ impl Server {
             }
             stream.note_frame(frame.sequence);
             stream.note_encoding(Encoding::of(frame.quality, frame.halvings, frame.limit));
+            if frame.full_quality {
+                stream.full_frame().arrived(&frame.image);
+            }
             if let Some(recording) = &mut recording {
                 recording.record(&frame);
             }
@@ -444,11 +449,13 @@ impl Server {
 
 /// Writes control messages to the sender until the connection ends (the
 /// task is dropped) or it stops taking them: clock probes, a burst first,
-/// then now and then; and, when the stream's decoder falls behind, the
-/// frame rate it keeps up with ([`DecodeCapacity`]).
+/// then now and then; when the stream's decoder falls behind, the frame
+/// rate it keeps up with ([`DecodeCapacity`]); and an ask for a
+/// full-quality frame the moment the view makes one.
 async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
     let mut capacity = DecodeCapacity::default();
     let (mut next_probe, mut next_check) = (Instant::now(), Instant::now());
+    let mut asked = false;
     loop {
         let now = Instant::now();
         let mut control = Control::default();
@@ -464,6 +471,9 @@ async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
             control.clock_probe = Some(ClockProbe {
                 receiver_send_time_us: t1_us,
             });
+        }
+        if asked {
+            control.full_frame = Some(FullFrameRequest {});
         }
         if control != Control::default() {
             match within(
@@ -490,7 +500,15 @@ async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
                 }
             }
         }
-        smol::Timer::at(next_probe.min(next_check)).await;
+        asked = async {
+            smol::Timer::at(next_probe.min(next_check)).await;
+            false
+        }
+        .or(async {
+            stream.full_frame().asked().await;
+            true
+        })
+        .await;
     }
 }
 

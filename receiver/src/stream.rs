@@ -28,6 +28,7 @@ use futures_lite::FutureExt;
 
 use crate::budget::Charge;
 use crate::clock::{ClockEstimate, ClockSync, Update};
+use crate::full_frame::FullFrame;
 use crate::latency::LatencyHistogram;
 
 /// Longest stream name kept, in characters; a longer one is cut.
@@ -104,6 +105,8 @@ pub struct Stream {
     newest: Mutex<Option<KeptFrame>>,
     /// Notified when a newer frame is kept and when the stream closes.
     changed: Event,
+    /// A full-quality frame asked of the sender (S on a reduced stream).
+    full_frame: FullFrame,
 }
 
 /// A stream's counters at one moment, as plain numbers.
@@ -228,6 +231,7 @@ impl Stream {
             clock: Mutex::new(ClockSync::default()),
             newest: Mutex::new(None),
             changed: Event::new(),
+            full_frame: FullFrame::default(),
         }
     }
 
@@ -343,6 +347,11 @@ impl Stream {
     pub fn note_encoding(&self, encoding: Option<Encoding>) {
         self.encoding
             .store(encoding.map_or(0, Encoding::pack), Ordering::Relaxed);
+    }
+
+    /// The ask for a full-quality frame of this stream.
+    pub fn full_frame(&self) -> &FullFrame {
+        &self.full_frame
     }
 
     /// How the sender made the latest frame, if it said.

@@ -279,7 +279,7 @@ impl Worker<'_> {
         let stats = self.stats;
         while let Some((raw, ticket)) = handoff.take() {
             let started = Instant::now();
-            let status = self.adaptation.status();
+            let (status, full_quality) = self.adaptation.for_next_picture();
             let encoded = self.encode(raw.picture, raw.sequence, status.rung);
             let encode_nanos = started.elapsed().as_nanos() as u64;
             let mut transport_gone = false;
@@ -299,6 +299,7 @@ impl Worker<'_> {
                     quality: picture.rung.map_or(0, |rung| rung.quality.into()),
                     halvings: picture.rung.map_or(0, |rung| rung.halvings.into()),
                     limit: status.limit.into(),
+                    full_quality,
                     ..Frame::default()
                 };
                 transport_gone = output.put(frame).is_err();

@@ -344,6 +344,9 @@ impl Transport<'_> {
             if !frame.is_keep_alive() {
                 SenderStats::add(&self.stats.sent, 1);
             }
+            if frame.full_quality {
+                self.adaptation.full_frame_sent();
+            }
             SenderStats::add(&self.stats.bytes_sent, bytes as u64);
         }
     }
@@ -396,8 +399,8 @@ enum Next {
 
 /// Reads the receiver's control messages until it stops writing, hands
 /// every clock probe (no closer than [`MIN_PROBE_GAP`] to the last one) to
-/// the writer with the time it was read, and a rate limit to the
-/// adaptation. Fields this sender does not know are ignored. A message
+/// the writer with the time it was read, and a rate limit or an ask for a
+/// full-quality frame to the adaptation. Fields this sender does not know are ignored. A message
 /// this sender cannot read ends the reading, not the stream: frames go on.
 async fn read_controls<R: AsyncRead + Unpin>(
     incoming: R,
@@ -411,6 +414,9 @@ async fn read_controls<R: AsyncRead + Unpin>(
             Ok(Some(control)) => {
                 if let Some(limit) = control.rate_limit {
                     adaptation.receiver_limit(Some(f64::from(limit.max_fps)));
+                }
+                if control.full_frame.is_some() {
+                    adaptation.full_frame_asked();
                 }
                 let Some(probe) = control.clock_probe else {
                     continue;

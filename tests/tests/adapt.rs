@@ -233,3 +233,80 @@ fn a_link_toggling_between_2_and_20_mbit_s_never_freezes_the_picture() {
         sender.log_text()
     );
 }
+
+#[test]
+fn s_saves_the_senders_full_quality_full_size_picture_of_a_reduced_stream() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let link = Link::new("fullshot");
+    let dir = scratch_dir("adapt-snapshot");
+    let clip = camera_like(Clip::Raw, 1280, 720, 90);
+    link.limit_rate(Side::Sender, "2mbit");
+    let xvfb = framewire_tests::xvfb::Xvfb::start(1280, 720);
+    let runtime_dir = dir.join("xdg");
+    std::fs::create_dir_all(&runtime_dir).unwrap();
+    let snapshots = dir.join("snapshots");
+    let receiver_binary = framewire_tests::receiver_binary();
+    let (display, runtime, shots) = (
+        format!("DISPLAY={}", xvfb.display),
+        format!("XDG_RUNTIME_DIR={}", runtime_dir.display()),
+        snapshots.to_str().unwrap().to_owned(),
+    );
+    // The window's receiver in its namespace, with the X display's socket.
+    let receiver = link.run(
+        Side::Receiver,
+        std::path::Path::new("/usr/bin/env"),
+        &[
+            &display,
+            "WAYLAND_DISPLAY=wayland-nobody-home",
+            &runtime,
+            receiver_binary.to_str().unwrap(),
+            "--listen",
+            RECEIVER_ADDRESS,
+            "--snapshot-dir",
+            &shots,
+            "--stats-interval",
+            "1",
+        ],
+    );
+    receiver.wait_for_log("listening on", Duration::from_secs(30));
+    let sender = start_sender(&link, clip.to_str().unwrap(), &[]);
+    let reduced = Instant::now();
+    while !receiver.log_text().contains("size (link)") {
+        assert!(
+            reduced.elapsed() < Duration::from_secs(20),
+            "the stream is reduced for the 2 Mbit/s link:\n{}",
+            receiver.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = receiver
+        .log_text()
+        .lines()
+        .rev()
+        .find(|line| line.contains("size (link)"))
+        .unwrap_or_default()
+        .to_owned();
+    xvfb.press("s");
+    let line = receiver.wait_for_log(
+        "saved a full-quality snapshot of 'adapt' to ",
+        Duration::from_secs(20),
+    );
+    let path = std::path::PathBuf::from(line.rsplit(" to ").next().unwrap().trim());
+    let snapshot = framewire_tests::Image::read_png(&path);
+    eprintln!(
+        "snapshot while the stream ran at {}: {}x{}",
+        shown.rsplit("kbit/s, ").next().unwrap_or(""),
+        snapshot.width,
+        snapshot.height
+    );
+    assert_eq!((snapshot.width, snapshot.height), (1280, 720), "full size");
+    assert!(
+        sender
+            .log_text()
+            .contains("the receiver asked for a frame at full quality and size"),
+        "{}",
+        sender.log_text()
+    );
+}

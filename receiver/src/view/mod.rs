@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use framewire_proto::Limit;
 use framewire_proto::shutdown::StopSignal;
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
@@ -34,7 +35,7 @@ use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::window::{Fullscreen, Window, WindowId};
 
-use crate::decode::PictureSink;
+use crate::decode::{DEFAULT_MAX_PIXELS, PictureSink, decode_rgba};
 use crate::liveness::{Status, stale_after};
 use crate::picture::{Picture, Pixels};
 use crate::snapshot;
@@ -51,6 +52,9 @@ use tiles::{Placement, TextTexture, Tile};
 
 /// How often the overlay's figures and the title are refreshed.
 const FIGURES_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a snapshot waits for the full-quality frame it asked for.
+const FULL_FRAME_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a notice (a saved snapshot) stays on screen.
 const NOTICE_TIME: Duration = Duration::from_secs(4);
 /// The overlay is sized for lines this long, whatever its figures say.
@@ -648,14 +652,27 @@ impl App {
     }
 
     /// Saves the picture of the stream shown alone, or of every tile, as
-    /// PNG on a thread of its own; the paths come back as a notice.
+    /// PNG on a thread of its own; the paths come back as a notice. A
+    /// stream its sender has reduced (quality or size, for the link or this
+    /// receiver) is asked for one frame at full quality and size, which is
+    /// saved instead of the picture on screen when it comes in time.
     fn save_snapshots(&mut self) {
-        let pictures: Vec<(String, Picture)> = self
+        let pictures: Vec<(String, Picture, Option<Arc<Stream>>)> = self
             .tiles
             .iter()
             .enumerate()
             .filter(|(index, tile)| self.is_visible(*index) && tile.picture.width > 0)
-            .map(|(_, tile)| (tile.name.clone(), tile.picture.clone()))
+            .map(|(_, tile)| {
+                let reduced = tile
+                    .stream
+                    .encoding()
+                    .is_some_and(|encoding| encoding.limit != Limit::None);
+                if reduced {
+                    tile.stream.full_frame().ask();
+                }
+                let full = reduced.then(|| tile.stream.clone());
+                (tile.name.clone(), tile.picture.clone(), full)
+            })
             .collect();
         if pictures.is_empty() {
             self.show_notice("no picture to save yet".into());
@@ -665,10 +682,15 @@ impl App {
         let proxy = self.proxy.clone();
         std::thread::spawn(move || {
             let mut saved = Vec::new();
-            for (name, picture) in pictures {
-                match snapshot::save_new(&directory, &name, &picture) {
+            for (name, shown, full) in pictures {
+                let full = full.and_then(|stream| full_quality_picture(&stream, &name));
+                let (picture, kind) = match &full {
+                    Some(full) => (full, "a full-quality snapshot"),
+                    None => (&shown, "a snapshot"),
+                };
+                match snapshot::save_new(&directory, &name, picture) {
                     Ok(path) => {
-                        log::info!("saved a snapshot of '{name}' to {}", path.display());
+                        log::info!("saved {kind} of '{name}' to {}", path.display());
                         saved.push(path.display().to_string());
                     }
                     Err(error) => {
@@ -692,6 +714,32 @@ impl App {
             texture: None,
         });
         self.redraw_wanted = true;
+    }
+}
+
+/// The full-quality frame asked of `stream`, decoded; `None` (logged) when
+/// it does not come within [`FULL_FRAME_WAIT`] or does not decode.
+fn full_quality_picture(stream: &Stream, name: &str) -> Option<Picture> {
+    let Some(jpeg) = smol::block_on(stream.full_frame().wait(FULL_FRAME_WAIT)) else {
+        log::warn!(
+            "'{name}': no full-quality frame came within {} s: saving the picture on screen",
+            FULL_FRAME_WAIT.as_secs()
+        );
+        return None;
+    };
+    let mut rgba = Vec::new();
+    match decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba) {
+        Ok((width, height)) => Some(Picture {
+            width,
+            height,
+            pixels: Pixels::Rgba(rgba),
+        }),
+        Err(error) => {
+            log::warn!(
+                "'{name}': the full-quality frame does not decode ({error}): saving the picture on screen"
+            );
+            None
+        }
     }
 }
 

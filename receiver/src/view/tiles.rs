@@ -171,6 +171,9 @@ impl Tile {
             ),
             format!("{fps:.0} fps  {latency}  {kbits:.0} kbit/s  dropped {dropped}"),
         ];
+        if let Some(encoding) = self.stream.encoding() {
+            figures.text.push(encoding.describe());
+        }
     }
 }
 

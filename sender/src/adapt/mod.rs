@@ -88,6 +88,9 @@ struct State {
     barred: Option<(Rung, Instant)>,
     /// How long the next failed rung is barred.
     bar_for: Duration,
+    /// The receiver asked for a frame at the ceiling and full size, and
+    /// none has been sent yet.
+    full_frame_wanted: bool,
 }
 
 impl Adaptation {
@@ -113,6 +116,7 @@ impl Adaptation {
                 climbed: None,
                 barred: None,
                 bar_for: FIRST_BAR,
+                full_frame_wanted: false,
             }),
         }
     }
@@ -126,6 +130,33 @@ impl Adaptation {
     /// What the stream is made with now.
     pub fn status(&self) -> Status {
         self.lock().status
+    }
+
+    /// What the next picture is made with: the status, or the ceiling when
+    /// the receiver asked for a full-quality frame (then true).
+    pub fn for_next_picture(&self) -> (Status, bool) {
+        let state = self.lock();
+        if state.full_frame_wanted {
+            let full = Status {
+                rung: state.ladder.top(),
+                ..state.status
+            };
+            (full, true)
+        } else {
+            (state.status, false)
+        }
+    }
+
+    /// The receiver asked for a frame at the ceiling and full size: every
+    /// picture is made so until one is sent.
+    pub fn full_frame_asked(&self) {
+        log::info!("the receiver asked for a frame at full quality and size");
+        self.lock().full_frame_wanted = true;
+    }
+
+    /// A full-quality frame went out.
+    pub fn full_frame_sent(&self) {
+        self.lock().full_frame_wanted = false;
     }
 
     /// What the stream is made with now and why, for the log.
