@@ -164,16 +164,17 @@ impl Tile {
         };
         figures.latencies_ms.clear();
         let dropped = counters.sequence_gaps + counters.dropped();
+        // How the sender made the picture, when it says (a v2 sender).
+        let encoding = self.stream.encoding().map_or(String::new(), |encoding| {
+            format!("  {}", encoding.describe())
+        });
         figures.text = vec![
             format!(
-                "{}  {}x{}",
+                "{}  {}x{}{encoding}",
                 self.name, self.picture.width, self.picture.height
             ),
             format!("{fps:.0} fps  {latency}  {kbits:.0} kbit/s  dropped {dropped}"),
         ];
-        if let Some(encoding) = self.stream.encoding() {
-            figures.text.push(encoding.describe());
-        }
     }
 }
 
