@@ -27,7 +27,9 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/framewire.v1.rs"));
 }
 
-pub use pb::{ClockProbe, ClockReply, Control, Feature, Frame, FullFrameRequest, Limit, RateLimit};
+pub use pb::{
+    ClockProbe, ClockReply, Control, Feature, Frame, FullFrameRequest, Limit, Pause, RateLimit,
+};
 
 impl Limit {
     /// What holds a stream below its sender's ceiling, in a word for logs,

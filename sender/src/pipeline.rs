@@ -13,9 +13,10 @@
 //! network had no time to send. How a picture becomes a JPEG is the
 //! [`crate::encoder`]'s business; a camera's JPEG is passed through.
 //!
-//! While no receiver is connected (the [`Audience`] says), nothing is
-//! captured or encoded; after `idle_close` without one the source lets go
-//! of its camera, and the first frame after a connection is a fresh one.
+//! While no receiver is connected or the receiver has paused the stream
+//! (the [`Audience`] says), nothing is captured or encoded; after
+//! `idle_close` without a receiver the source lets go of its camera, and
+//! the first frame after a connection or a resume is a fresh one.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -139,30 +140,37 @@ impl Pipeline<'_> {
         Ok(())
     }
 
-    /// Returns at once while a receiver is connected; else captures nothing
-    /// until one is, releasing the source after `idle_close`. False when the
-    /// sender stops meanwhile.
+    /// Returns at once while a receiver wants frames; else captures nothing
+    /// until one does, releasing the source after `idle_close` without a
+    /// receiver (a paused stream keeps it, to resume at once). False when
+    /// the sender stops meanwhile.
     fn wait_for_audience(&mut self, source: &mut dyn Source) -> bool {
-        if self.audience.unwatched_for().is_none() {
+        if self.audience.wants_frames() {
             return true;
         }
-        log::info!("no receiver connected: capturing nothing until one is");
+        if self.audience.is_paused() {
+            log::info!(
+                "the receiver paused the stream (nobody sees it): capturing nothing until it resumes"
+            );
+        } else {
+            log::info!("no receiver connected: capturing nothing until one is");
+        }
         let mut released = false;
-        while !self.audience.wait_for_receiver(AUDIENCE_POLL) {
+        while !self.audience.wait_until_wanted(AUDIENCE_POLL) {
             if self.stop.is_stopped() {
                 return false;
             }
-            let unwatched = self.audience.unwatched_for().unwrap_or_default();
-            if !released && unwatched >= self.idle_close {
+            let unwatched = self.audience.unwatched_for();
+            if !released && unwatched.is_some_and(|unwatched| unwatched >= self.idle_close) {
                 log::info!(
                     "no receiver for {:.0} s (--idle-close): releasing the source",
-                    unwatched.as_secs_f64()
+                    self.idle_close.as_secs_f64()
                 );
                 source.release();
                 released = true;
             }
         }
-        log::info!("a receiver is connected: capturing");
+        log::info!("a receiver wants frames: capturing");
         if !released {
             // A camera went on filling its buffers meanwhile: start fresh.
             SenderStats::add(&self.stats.camera_skipped, source.discard_stale());

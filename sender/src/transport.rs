@@ -17,9 +17,10 @@
 //! (v1, the prototype) costs nothing but a pending read. It does not encode
 //! or look inside the images.
 //!
-//! It tells the [`Audience`] when a connection is up and when it ends, so
-//! nothing is captured while no receiver is connected; a frame still in the
-//! slot from before an outage is dropped rather than shown as the first.
+//! It tells the [`Audience`] when a connection is up, when it ends, and
+//! when the receiver pauses or resumes the stream, so nothing is captured
+//! while nobody can see it (keep-alives go on meanwhile); a frame still in
+//! the slot from before an outage is dropped rather than shown as the first.
 //! Every [`LINK_READING_INTERVAL`] it gives the [`Adaptation`] a reading of
 //! the link (frames the slot replaced, the kernel's `TCP_INFO`), and it
 //! passes on the receiver's rate limit when one comes.
@@ -256,7 +257,7 @@ impl Transport<'_> {
         let (probes_out, probes_in) = async_channel::bounded(PENDING_REPLIES);
         self.write_frames(&mut outgoing, frames, &probes_in)
             .or(async {
-                read_controls(incoming, &probes_out, self.adaptation).await;
+                read_controls(incoming, &probes_out, self.adaptation, self.audience).await;
                 std::future::pending().await
             })
             .or(async {
@@ -267,7 +268,9 @@ impl Transport<'_> {
     }
 
     /// Hands the adaptation a reading of the link every
-    /// [`LINK_READING_INTERVAL`], for as long as the connection lasts.
+    /// [`LINK_READING_INTERVAL`], for as long as the connection lasts,
+    /// except while the stream is paused: keep-alives alone say nothing of
+    /// what the link carries.
     async fn read_link(&self, socket: Socket, frames: &SlotReceiver<Frame>) {
         let mut replaced_before = frames.dropped();
         loop {
@@ -282,6 +285,10 @@ impl Transport<'_> {
                 }
             };
             let replaced = frames.dropped();
+            if self.audience.is_paused() {
+                replaced_before = replaced;
+                continue;
+            }
             self.adaptation.link_reading(&LinkReading {
                 at: Instant::now(),
                 replaced: replaced - replaced_before,
@@ -399,13 +406,15 @@ enum Next {
 
 /// Reads the receiver's control messages until it stops writing, hands
 /// every clock probe (no closer than [`MIN_PROBE_GAP`] to the last one) to
-/// the writer with the time it was read, and a rate limit or an ask for a
-/// full-quality frame to the adaptation. Fields this sender does not know are ignored. A message
-/// this sender cannot read ends the reading, not the stream: frames go on.
+/// the writer with the time it was read, a rate limit or an ask for a
+/// full-quality frame to the adaptation, and a pause or a resume to the
+/// audience. Fields this sender does not know are ignored. A message this
+/// sender cannot read ends the reading, not the stream: frames go on.
 async fn read_controls<R: AsyncRead + Unpin>(
     incoming: R,
     probes: &async_channel::Sender<Probe>,
     adaptation: &Adaptation,
+    audience: &Audience,
 ) {
     let mut reader = FrameReader::new(incoming, MAX_CONTROL_BYTES);
     let mut last_answered: Option<Instant> = None;
@@ -417,6 +426,9 @@ async fn read_controls<R: AsyncRead + Unpin>(
                 }
                 if control.full_frame.is_some() {
                     adaptation.full_frame_asked();
+                }
+                if let Some(pause) = control.pause {
+                    audience.receiver_paused(pause.paused);
                 }
                 let Some(probe) = control.clock_probe else {
                     continue;

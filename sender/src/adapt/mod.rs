@@ -29,6 +29,9 @@ pub use ladder::{Ladder, Rung, SizeModel};
 const ASSUMED_FPS: f64 = 30.0;
 /// The weight of the newest frame interval in the running frame rate.
 const FPS_SMOOTHING: f64 = 0.1;
+/// Two pictures further apart than this are a pause in capture (no
+/// receiver, or a paused stream), not the source's rhythm.
+const LONGEST_SOURCE_INTERVAL: f64 = 5.0;
 /// The weight of the newest passed-through JPEG in the running size.
 const JPEG_SMOOTHING: f64 = 0.2;
 /// A frame rate limit this close to the source's is no limit.
@@ -173,7 +176,7 @@ impl Adaptation {
             && state.status.max_fps.is_none()
         {
             let interval = (at - last).as_secs_f64();
-            if interval > 0.0 {
+            if interval > 0.0 && interval < LONGEST_SOURCE_INTERVAL {
                 state.source_fps = Some(smoothed(state.source_fps, 1.0 / interval, FPS_SMOOTHING));
             }
         }
@@ -453,6 +456,25 @@ mod tests {
             floor: 30,
             follow_link: true,
         })
+    }
+
+    #[test]
+    fn a_pause_in_capture_is_not_taken_for_the_sources_rate() {
+        let adaptation = adaptive();
+        let mut gate = FrameGate::default();
+        let start = Instant::now();
+        for i in 0..60 {
+            adaptation.admit(
+                &mut gate,
+                start + Duration::from_secs_f64(f64::from(i) / 30.0),
+            );
+        }
+        let fps = adaptation.lock().source_fps();
+        assert!((29.0..31.0).contains(&fps), "{fps}");
+        // Paused for a minute (nobody watched), then on at 30 fps.
+        let resumed = start + Duration::from_secs(62);
+        adaptation.admit(&mut gate, resumed);
+        assert_eq!(adaptation.lock().source_fps(), fps);
     }
 
     fn congested_reading(at: Instant, bytes_acked: u64) -> LinkReading {
