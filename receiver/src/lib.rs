@@ -10,7 +10,8 @@
 //! up with), charging the memory [`budget`]; [`decode`] turns JPEG into a
 //! [`picture`] on a thread per stream (the bands of one picture at once,
 //! with helper threads all streams share) and hands it to a sink: `view`
-//! (feature `window`, on by default) shows it in a window; [`record`] writes
+//! (feature `window`, on by default) shows it in a window, and [`pause`]s
+//! the senders of tiles nobody can see; [`record`] writes
 //! streams to MKV files as received, [`snapshot`] saves pictures as PNG and
 //! [`files`] names what they write ([`full_frame`]: a snapshot of a
 //! reduced stream asks the sender for one frame at its best). [`report`] lists the streams and makes
@@ -30,6 +31,7 @@ pub mod files;
 pub mod full_frame;
 pub mod latency;
 pub mod liveness;
+pub mod pause;
 pub mod picture;
 pub mod progress;
 pub mod record;

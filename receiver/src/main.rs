@@ -74,8 +74,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             .snapshot_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("."));
-        let (window, sink) =
-            WindowView::new(address.to_string(), snapshots, args.colour_conversion)?;
+        // A recording needs every stream's frames, seen or not.
+        let pause_hidden = args.record.is_none();
+        let (window, sink) = WindowView::new(
+            address.to_string(),
+            snapshots,
+            args.colour_conversion,
+            pause_hidden,
+        )?;
         (Some(window), Some(sink))
     };
     let mut server = Server::new(

@@ -2,8 +2,9 @@
 //! line per connected stream with what happened in that interval (decoded
 //! frames per second, frames dropped, capture→decoded latency p50, p95 and
 //! p99 with their error bound, bit rate, and the quality and size the
-//! sender says it uses and why), so someone watching the log of a receiver that has been up
-//! for weeks sees today's figures, not the average since it started.
+//! sender says it uses and why, or that it is paused), so someone watching
+//! the log of a receiver that has been up for weeks sees today's figures,
+//! not the average since it started.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -70,8 +71,13 @@ fn describe(stream: &Stream, before: &Mark, now: &Mark) -> String {
     let encoding = stream.encoding().map_or(String::new(), |encoding| {
         format!(", {}", encoding.describe())
     });
+    let paused = if stream.pause().pausing(now.at).paused {
+        ", paused (nobody sees it)"
+    } else {
+        ""
+    };
     format!(
-        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p95 {} p99 {} {}, {:.0} kbit/s{encoding}",
+        "stream {} {}: {:.1} fps decoded, {} dropped, latency ms p50 {} p95 {} p99 {} {}, {:.0} kbit/s{encoding}{paused}",
         stream.id(),
         stream.label(),
         (now.decoded - before.decoded) as f64 / seconds,
@@ -121,5 +127,9 @@ mod tests {
             line.ends_with("1000 kbit/s, quality 40, 1/2 size (link)"),
             "{line}"
         );
+        stream.pause().set_hidden(true);
+        stream.pause().to_tell(Instant::now());
+        let line = describe(&stream, &before, &now);
+        assert!(line.ends_with("(link), paused (nobody sees it)"), "{line}");
     }
 }

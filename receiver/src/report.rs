@@ -196,8 +196,11 @@ pub struct StreamReport {
     pub decode_ms_mean: f64,
     /// From the connection to the first decoded frame.
     pub first_frame_ms: Option<f64>,
-    /// The longest time between two decoded frames.
+    /// The longest time between two decoded frames (a pause does not count).
     pub longest_gap_ms: f64,
+    /// The longest wait from a resume (its tile shown again) to the
+    /// sender's next decoded frame; 0: never paused.
+    pub slowest_resume_ms: f64,
     pub latency_samples: u64,
     pub latency_ms_p50: Option<f64>,
     pub latency_ms_p95: Option<f64>,
@@ -245,6 +248,7 @@ impl StreamReport {
             decoded_fps,
             first_frame_ms,
             longest_gap_ms,
+            slowest_resume_ms,
         } = stream.counters();
         StreamReport {
             id: stream.id(),
@@ -269,6 +273,7 @@ impl StreamReport {
             decode_ms_mean,
             first_frame_ms,
             longest_gap_ms,
+            slowest_resume_ms,
             latency_samples: latency.count(),
             latency_ms_p50: latency.quantile_ms(0.50),
             latency_ms_p95: latency.quantile_ms(0.95),

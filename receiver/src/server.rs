@@ -39,7 +39,7 @@ use framewire_proto::duplex::{ReadHalf, WriteHalf};
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::latest_slot;
 use framewire_proto::{
-    ClockProbe, Control, Feature, Frame, FullFrameRequest, RateLimit, unix_time_us,
+    ClockProbe, Control, Feature, Frame, FullFrameRequest, Pause, RateLimit, unix_time_us,
 };
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
@@ -450,8 +450,9 @@ impl Server {
 /// Writes control messages to the sender until the connection ends (the
 /// task is dropped) or it stops taking them: clock probes, a burst first,
 /// then now and then; when the stream's decoder falls behind, the frame
-/// rate it keeps up with ([`DecodeCapacity`]); and an ask for a
-/// full-quality frame the moment the view makes one.
+/// rate it keeps up with ([`DecodeCapacity`]); an ask for a full-quality
+/// frame the moment the view makes one; and a pause when nobody can see
+/// the stream, a resume the moment somebody can ([`crate::pause`]).
 async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
     let mut capacity = DecodeCapacity::default();
     let (mut next_probe, mut next_check) = (Instant::now(), Instant::now());
@@ -474,6 +475,20 @@ async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
         }
         if asked {
             control.full_frame = Some(FullFrameRequest {});
+        }
+        if let Some(paused) = stream.pause().to_tell(now) {
+            if paused {
+                log::info!(
+                    "stream {}: nobody sees it: pausing its sender",
+                    stream.label()
+                );
+            } else {
+                log::info!(
+                    "stream {}: somebody sees it again: resuming its sender",
+                    stream.label()
+                );
+            }
+            control.pause = Some(Pause { paused });
         }
         if control != Control::default() {
             match within(
@@ -500,10 +515,23 @@ async fn write_controls(mut outgoing: Outgoing, stream: Arc<Stream>) {
                 }
             }
         }
+        let wake_at = [
+            Some(next_probe),
+            Some(next_check),
+            stream.pause().recheck_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(next_probe);
         asked = async {
-            smol::Timer::at(next_probe.min(next_check)).await;
+            smol::Timer::at(wake_at).await;
             false
         }
+        .or(async {
+            stream.pause().changed().await;
+            false
+        })
         .or(async {
             stream.full_frame().asked().await;
             true

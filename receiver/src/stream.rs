@@ -30,6 +30,7 @@ use crate::budget::Charge;
 use crate::clock::{ClockEstimate, ClockSync, Update};
 use crate::full_frame::FullFrame;
 use crate::latency::LatencyHistogram;
+use crate::pause::Pause;
 
 /// Longest stream name kept, in characters; a longer one is cut.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -100,6 +101,9 @@ pub struct Stream {
     last_decoded_us: AtomicU64,
     /// The longest time between two decoded frames, in microseconds.
     longest_gap_us: AtomicU64,
+    /// The longest time from telling the sender to resume to its next
+    /// decoded frame, in microseconds.
+    slowest_resume_us: AtomicU64,
     latency: Mutex<LatencyHistogram>,
     clock: Mutex<ClockSync>,
     newest: Mutex<Option<KeptFrame>>,
@@ -107,6 +111,8 @@ pub struct Stream {
     changed: Event,
     /// A full-quality frame asked of the sender (S on a reduced stream).
     full_frame: FullFrame,
+    /// Whether the sender is asked to send no frames: nobody sees them.
+    pause: Pause,
 }
 
 /// A stream's counters at one moment, as plain numbers.
@@ -137,8 +143,12 @@ pub struct Counters {
     /// From the connection to the first decoded frame, in milliseconds.
     pub first_frame_ms: Option<f64>,
     /// The longest time between two decoded frames, in milliseconds (0
-    /// before the second): how long the picture stood still at worst.
+    /// before the second): how long the picture stood still at worst (a
+    /// pause, while nobody could see it, does not count).
     pub longest_gap_ms: f64,
+    /// The longest wait from telling the sender to resume (its tile shown
+    /// again) to its next decoded frame, in milliseconds (0: never paused).
+    pub slowest_resume_ms: f64,
 }
 
 /// How the sender made a stream's latest frame, as it says: the JPEG
@@ -227,11 +237,13 @@ impl Stream {
             first_decoded_us: AtomicU64::new(0),
             last_decoded_us: AtomicU64::new(0),
             longest_gap_us: AtomicU64::new(0),
+            slowest_resume_us: AtomicU64::new(0),
             latency: Mutex::new(LatencyHistogram::default()),
             clock: Mutex::new(ClockSync::default()),
             newest: Mutex::new(None),
             changed: Event::new(),
             full_frame: FullFrame::default(),
+            pause: Pause::default(),
         }
     }
 
@@ -354,6 +366,12 @@ impl Stream {
         &self.full_frame
     }
 
+    /// Whether the sender is paused, for the window, the web viewers and
+    /// the control writer.
+    pub fn pause(&self) -> &Pause {
+        &self.pause
+    }
+
     /// How the sender made the latest frame, if it said.
     pub fn encoding(&self) -> Option<Encoding> {
         Encoding::unpack(self.encoding.load(Ordering::Relaxed))
@@ -444,9 +462,18 @@ impl Stream {
         }
         let since_connect = self.connected_at.elapsed().as_micros() as u64;
         let previous = self.last_decoded_us.swap(since_connect, Ordering::Relaxed);
+        // A pause is no gap (nobody was looking); the wait for the first
+        // frame after it is measured instead.
+        let resumed = self
+            .pause
+            .resumed_at()
+            .filter(|&resumed| resumed > self.connected_at + Duration::from_micros(previous));
         if self.decoded.fetch_add(1, Ordering::Relaxed) == 0 {
             self.first_decoded_us
                 .store(since_connect, Ordering::Relaxed);
+        } else if let Some(resumed) = resumed {
+            self.slowest_resume_us
+                .fetch_max(resumed.elapsed().as_micros() as u64, Ordering::Relaxed);
         } else {
             self.longest_gap_us
                 .fetch_max(since_connect.saturating_sub(previous), Ordering::Relaxed);
@@ -558,6 +585,7 @@ impl Stream {
             },
             first_frame_ms: (decoded > 0).then(|| first as f64 / 1000.0),
             longest_gap_ms: get(&self.longest_gap_us) as f64 / 1000.0,
+            slowest_resume_ms: get(&self.slowest_resume_us) as f64 / 1000.0,
         }
     }
 }

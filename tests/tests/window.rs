@@ -11,8 +11,10 @@
 //! installs them.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use framewire_tests::bench::cpu_time;
+use framewire_tests::web;
 use framewire_tests::xvfb::{SCREEN_TOLERANCE, Xvfb};
 use framewire_tests::*;
 
@@ -405,5 +407,163 @@ fn a_window_whose_display_stops_answering_still_exits_on_sigterm_with_its_report
     assert!(
         field(&report["streams"][0], "frames_decoded") > 0,
         "the report counts what arrived: {report}"
+    );
+}
+
+/// The CPU time `process` spends in the next `seconds`.
+fn cpu_in(process: &Process, seconds: u64) -> Duration {
+    let before = cpu_time(process.child.id());
+    std::thread::sleep(Duration::from_secs(seconds));
+    cpu_time(process.child.id()) - before
+}
+
+/// Waits up to 10 s until the log has said `needle` `count` times.
+fn wait_for_count(process: &Process, needle: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process.count_log(needle) < count {
+        assert!(
+            Instant::now() < deadline,
+            "'{needle}' is not in the log {count} times:\n{}",
+            process.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to 10 s until `/api/streams` gives each stream key the status
+/// asked for.
+fn wait_for_statuses(web: &str, wanted: &[(&str, &str)]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listing = web::get_json(&format!("{web}/api/streams"));
+        let status_of = |key: &str| {
+            listing["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|stream| stream["key"] == key)
+                .map(|stream| stream["status"].as_str().unwrap().to_owned())
+        };
+        if wanted
+            .iter()
+            .all(|(key, status)| status_of(key).as_deref() == Some(*status))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not {wanted:?} after 10 s: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_tile_nobody_sees_pauses_its_sender_until_somebody_does() {
+    let mut window =
+        WindowReceiver::start_with("window-pause", (1280, 720), &[], &["--http", "127.0.0.1:0"]);
+    let web = web::web_url(&window.receiver.process);
+    let _first = window.stream("first");
+    let second = window.stream("second");
+    let streaming_cpu = cpu_in(&second, 3);
+
+    // 1 shows the first stream alone: the second's tile is hidden, its
+    // sender captures and encodes nothing, and it is paused, not stale.
+    window.press("1", "showing 'first' alone");
+    second.wait_for_log("the receiver paused the stream", Duration::from_secs(10));
+    wait_for_statuses(&web, &[("first", "live"), ("second", "paused")]);
+    std::thread::sleep(Duration::from_millis(500));
+    let paused_cpu = cpu_in(&second, 3);
+    println!("second sender's CPU in 3 s: {streaming_cpu:?} streaming, {paused_cpu:?} paused");
+    assert!(
+        paused_cpu * 4 < streaming_cpu && paused_cpu < Duration::from_millis(45),
+        "paused, the sender does little more than keep-alives: \
+         {paused_cpu:?} against {streaming_cpu:?} streaming, in 3 s"
+    );
+
+    // A web viewer of the hidden stream sees it: it streams for the
+    // viewer, and pauses again once the viewer has gone.
+    let pauses = window.receiver.process.count_log("nobody sees it: pausing");
+    let frames = web::count_mjpeg_frames(&format!("{web}/streams/second.mjpg"), 2);
+    println!("a web viewer of the hidden stream got {frames} frames in 2 s");
+    assert!(
+        frames >= 30,
+        "the web viewer is sent the stream: {frames} frames in 2 s"
+    );
+    wait_for_count(
+        &window.receiver.process,
+        "nobody sees it: pausing",
+        pauses + 1,
+    );
+
+    // 0 brings the grid back: the second stream resumes at once.
+    window.press("0", "showing the grid");
+    wait_for_statuses(&web, &[("first", "live"), ("second", "live")]);
+
+    // Another window covering this one hides every tile: both pause, and
+    // both resume when it goes.
+    let mut cover = std::process::Command::new("xlogo")
+        .args(["-geometry", "1280x720+0+0"])
+        .env("DISPLAY", &window.xvfb.display)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("xlogo (x11-apps) covers the window");
+    window
+        .receiver
+        .process
+        .wait_for_log("the window is hidden", Duration::from_secs(10));
+    wait_for_statuses(&web, &[("first", "paused"), ("second", "paused")]);
+    cover.kill().unwrap();
+    cover.wait().unwrap();
+    wait_for_statuses(&web, &[("first", "live"), ("second", "live")]);
+
+    // Each resume brought a frame within two frame intervals (67 ms at
+    // 30 fps) plus a round trip (well under 1 ms on loopback); the rest
+    // of the margin is for a loaded machine's scheduling.
+    let report = window.receiver.stop();
+    for stream in report["streams"].as_array().unwrap() {
+        let resume_ms = stream["slowest_resume_ms"].as_f64().unwrap();
+        let gap_ms = stream["longest_gap_ms"].as_f64().unwrap();
+        println!(
+            "{}: slowest resume {resume_ms:.1} ms, longest gap while shown {gap_ms:.1} ms",
+            stream["name"]
+        );
+        assert!(resume_ms > 0.0, "it was paused and resumed: {stream}");
+        assert!(
+            resume_ms < 100.0,
+            "the first frame after a resume is prompt: {stream}"
+        );
+        assert!(gap_ms < 1000.0, "pauses are no gaps: {stream}");
+    }
+}
+
+#[test]
+fn a_recording_receiver_pauses_nothing() {
+    let dir = scratch_dir("window-pause-recording").join("recordings");
+    let mut window = WindowReceiver::start_with(
+        "window-pause-recording",
+        (1280, 720),
+        &[],
+        &["--record", dir.to_str().unwrap()],
+    );
+    let _first = window.stream("first");
+    let second = window.stream("second");
+    window.press("1", "showing 'first' alone");
+    std::thread::sleep(Duration::from_secs(3));
+    let report = window.receiver.stop();
+    assert_eq!(
+        window.receiver.process.count_log("pausing its sender"),
+        0,
+        "a recording needs every frame"
+    );
+    assert_eq!(second.count_log("the receiver paused"), 0);
+    let received = |name: &str| {
+        let streams = report["streams"].as_array().unwrap();
+        let stream = streams.iter().find(|s| s["name"] == name).unwrap();
+        field(stream, "frames_received")
+    };
+    assert!(
+        received("second") * 10 >= received("first") * 7,
+        "the hidden stream went on: {report}"
     );
 }

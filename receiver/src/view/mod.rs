@@ -10,7 +10,10 @@
 //! is the [`scene`], a pure function of the tiles. With no new frames and
 //! nothing changing, nothing is redrawn and the loop sleeps. Up to 16
 //! streams tile in a grid ([`layout`]); [`keys`] pick one, toggle the
-//! overlay ([`text`]), take snapshots, pause, go fullscreen.
+//! overlay ([`text`]), take snapshots, pause, go fullscreen. A tile that
+//! is not on screen (another stream shown alone, the window minimised or
+//! covered) pauses its sender ([`crate::pause`]) unless the receiver
+//! records.
 
 mod display;
 mod keys;
@@ -92,11 +95,14 @@ pub enum ColourConversion {
 
 impl WindowView {
     /// Opens the connection to the display; the window itself appears on
-    /// `run`. Snapshots (S) go to `snapshot_dir`.
+    /// `run`. Snapshots (S) go to `snapshot_dir`. With `pause_hidden`, the
+    /// senders of tiles nobody can see are paused (not while recording:
+    /// the recording needs their frames).
     pub fn new(
         listening_on: String,
         snapshot_dir: PathBuf,
         colour: ColourConversion,
+        pause_hidden: bool,
     ) -> anyhow::Result<(WindowView, Arc<dyn PictureSink>)> {
         let event_loop = display::event_loop()?;
         let mailbox = Arc::new(Mailbox::default());
@@ -115,6 +121,9 @@ impl WindowView {
             tiles: Vec::new(),
             not_shown: Vec::new(),
             selected: None,
+            pause_hidden,
+            occluded: false,
+            window_hidden: false,
             overlay_visible: true,
             paused: false,
             notice: None,
@@ -219,6 +228,12 @@ struct App {
     not_shown: Vec<Arc<Stream>>,
     /// The tile shown alone (keys 1-9), or the grid.
     selected: Option<usize>,
+    /// Whether the senders of tiles nobody can see are paused.
+    pause_hidden: bool,
+    /// Another window covers this one whole (as the display says).
+    occluded: bool,
+    /// The window is minimised or covered: no tile can be seen.
+    window_hidden: bool,
     overlay_visible: bool,
     paused: bool,
     notice: Option<Notice>,
@@ -281,7 +296,10 @@ impl App {
             {
                 Some(index) => index,
                 None => match self.place(frame.stream.clone(), now) {
-                    Some(index) => index,
+                    Some(index) => {
+                        self.hide_unseen();
+                        index
+                    }
                     None => continue,
                 },
             };
@@ -336,6 +354,41 @@ impl App {
 
     fn is_visible(&self, index: usize) -> bool {
         shows(self.selected, index)
+    }
+
+    /// Tells each tile's stream whether anybody can see it, which pauses
+    /// or resumes its sender: called whenever that may have changed.
+    fn hide_unseen(&self) {
+        for (index, tile) in self.tiles.iter().enumerate() {
+            let unseen = self.window_hidden || !self.is_visible(index);
+            tile.stream.pause().set_hidden(self.pause_hidden && unseen);
+        }
+    }
+
+    /// Looks again whether the window can be seen at all (after an event
+    /// that may have minimised, covered or restored it).
+    fn note_window_visibility(&mut self, occluded: Option<bool>) {
+        let Some(window) = &self.window else {
+            return;
+        };
+        if let Some(occluded) = occluded {
+            self.occluded = occluded;
+        }
+        let size = window.inner_size();
+        let minimised = window.is_minimized() == Some(true) || size.width == 0 || size.height == 0;
+        let hidden = minimised || self.occluded;
+        if hidden != self.window_hidden {
+            log::info!(
+                "the window is {}",
+                if hidden {
+                    "hidden (minimised or covered)"
+                } else {
+                    "visible again"
+                }
+            );
+            self.window_hidden = hidden;
+            self.hide_unseen();
+        }
     }
 
     /// Draws the window: the visible tiles' pictures and labels brought up
@@ -648,6 +701,9 @@ impl App {
                 tile.unshown |= tile.picture.width > 0;
             }
         }
+        if was_selected != self.selected {
+            self.hide_unseen();
+        }
         self.redraw_wanted = true;
     }
 
@@ -759,8 +815,15 @@ impl ApplicationHandler<Wake> for App {
             WindowEvent::CloseRequested => event_loop.exit(),
             // The surface follows the window's size by itself at each redraw.
             WindowEvent::Resized(_) | WindowEvent::ScaleFactorChanged { .. } => {
+                self.note_window_visibility(None);
                 self.redraw_wanted = true;
             }
+            WindowEvent::Occluded(occluded) => {
+                self.note_window_visibility(Some(occluded));
+                self.redraw_wanted |= !occluded;
+            }
+            // Minimising a window on X11 says nothing but that it lost focus.
+            WindowEvent::Focused(_) => self.note_window_visibility(None),
             WindowEvent::RedrawRequested => self.redraw(),
             WindowEvent::KeyboardInput { event, .. }
                 if event.state == ElementState::Pressed && !event.repeat =>

@@ -130,6 +130,7 @@ impl Tile {
             now.saturating_duration_since(self.last_frame_at),
             self.frame_interval,
             self.stream.is_connected(),
+            self.stream.pause().pausing(now),
         )
     }
 

@@ -17,9 +17,9 @@ use crate::web::viewers::Viewers;
 pub struct StreamState {
     /// The stream's name in URLs (`/streams/{key}.mjpg`).
     pub key: String,
-    /// "live", "stale" or "disconnected".
+    /// "live", "stale", "paused" or "disconnected".
     pub status: &'static str,
-    /// What the tile shows over the picture: "stale 3.2 s", "disconnected".
+    /// What the tile shows over the picture: "stale 3.2 s", "paused", "disconnected".
     pub marker: Option<String>,
     pub since_last_frame_s: f64,
     #[serde(flatten)]
@@ -34,6 +34,7 @@ impl StreamState {
             status: match status {
                 Status::Live => "live",
                 Status::Stale(_) => "stale",
+                Status::Paused => "paused",
                 Status::Disconnected => "disconnected",
             },
             marker: status.marker(),

@@ -6,7 +6,8 @@
 //! quiet, not for every frame; the stream under its key may then be
 //! another (the sender reconnected), and it starts from that stream's
 //! newest frame. It never queues: waiting, it gets the newest frame there
-//! is when one comes.
+//! is when one comes. While it waits, the stream is not paused, whatever
+//! the window shows ([`crate::pause`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +57,11 @@ impl Follower {
                 Some((id, version)) if id == stream.id() => version,
                 _ => 0,
             };
-            match stream.newer_than(seen, RECHECK).await {
+            // Waiting for its frames, the viewer keeps the stream unpaused.
+            let watching = stream.pause().web_viewer_waiting();
+            let newer = stream.newer_than(seen, RECHECK).await;
+            drop(watching);
+            match newer {
                 Some(newest) => {
                     self.last = Some((stream.id(), newest.version));
                     self.stream = Some(stream);

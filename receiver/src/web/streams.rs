@@ -83,7 +83,7 @@ pub fn find(registry: &Registry, key: &str) -> Option<Arc<Stream>> {
         .map(|listed| listed.stream)
 }
 
-/// Whether `stream` is live, stale or disconnected, by the window's rule:
+/// Whether `stream` is live, stale, paused or disconnected, by the window's rule:
 /// its usual frame interval is its mean decoded frame rate's.
 pub fn status_of(stream: &Stream) -> Status {
     let counters = stream.counters();
@@ -91,7 +91,12 @@ pub fn status_of(stream: &Stream) -> Status {
         fps if fps > 0.0 => Duration::from_secs_f64(1.0 / fps),
         _ => Duration::from_millis(33),
     };
-    status(stream.since_last_decoded(), interval, stream.is_connected())
+    status(
+        stream.since_last_decoded(),
+        interval,
+        stream.is_connected(),
+        stream.pause().pausing(std::time::Instant::now()),
+    )
 }
 
 #[cfg(test)]
