@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use event_listener::Event;
 
 /// A web viewer that stopped waiting for a frame keeps the stream going
-/// this long: it asks for the next one as soon as it has drawn the last.
-pub const WEB_VIEWER_HOLD: Duration = Duration::from_secs(1);
+/// this long: it asks for the next one as soon as it has drawn the last,
+/// and a page or an MJPEG client on a slow link may take seconds to get
+/// one frame.
+pub const WEB_VIEWER_HOLD: Duration = Duration::from_secs(5);
 
 /// One stream's pause.
 #[derive(Debug, Default)]
