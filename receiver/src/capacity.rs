@@ -4,15 +4,19 @@
 //! Once a [`CHECK_INTERVAL`] the control writer hands a [`DecodeCapacity`]
 //! the stream's counters. When the decoder's latest-frame slot replaced
 //! frames in that interval (more than [`TOLERATED_DROPS`] of those
-//! received) while the decoder was busy at least [`BUSY`] of the time, the
-//! frames were paid for on the board and on the link for nothing: the
-//! limit becomes [`MARGIN`] of the rate the decoder managed. (Frames that
-//! replace each other while the decoder idles came in a burst, as after a
-//! stall on a slow link: no limit helps there.)
-//! After [`CALM_CHECKS`] intervals without such drops a limit is raised by
+//! received) while the decoder was busy at least [`BUSY`] of the time (it
+//! had a frame to work on: decoding, or waiting for a core the rest of the
+//! machine held), the frames were paid for on the board and on the link
+//! for nothing: the limit becomes [`MARGIN`] of the rate the decoder
+//! managed. (Frames that replace each other while the decoder mostly waits
+//! for frames came in a burst, as after a stall on a slow link: no limit
+//! helps there.)
+//! After [`CALM_CHECKS`] intervals without drops a limit is raised by
 //! [`PROBE_GAIN`] (the machine may have room again), and lifted once the
-//! sender stays well below it (then something else holds it back). A limit
-//! is only ever sent when it changes.
+//! sender stays well below it (then something else holds it back). Drops
+//! while the decoder was not busy hold a limit where it is: a burst is no
+//! reason to lower it, nor a sign of room. A limit is only ever sent when
+//! it changes.
 
 use std::time::Instant;
 
@@ -72,12 +76,15 @@ impl DecodeCapacity {
             .dropped_before_decode
             .saturating_sub(before.dropped_before_decode) as f64;
         let decoded_fps = counters.decoded.saturating_sub(before.decoded) as f64 / seconds;
-        let busy = counters.decode_nanos.saturating_sub(before.decode_nanos) as f64 / 1e9 / seconds;
-        if replaced > 1.0
-            && replaced > TOLERATED_DROPS * received
-            && busy >= BUSY
-            && decoded_fps > 0.0
-        {
+        // A wait is counted when it ends: one that began before this
+        // interval may make it more than the interval.
+        let waited = counters
+            .decoder_waited_nanos
+            .saturating_sub(before.decoder_waited_nanos) as f64
+            / 1e9;
+        let busy = (1.0 - waited / seconds).max(0.0);
+        let dropping = replaced > 1.0 && replaced > TOLERATED_DROPS * received;
+        if dropping && busy >= BUSY && decoded_fps > 0.0 {
             self.calm_checks = 0;
             let limit = MARGIN * decoded_fps;
             if self.limit.is_some_and(|current| limit >= current * MARGIN) {
@@ -87,6 +94,10 @@ impl DecodeCapacity {
             return Some(Change::Limit(limit));
         }
         let current = self.limit?;
+        if dropping {
+            self.calm_checks = 0;
+            return None;
+        }
         self.calm_checks += 1;
         if self.calm_checks < CALM_CHECKS {
             return None;
@@ -108,14 +119,16 @@ mod tests {
     use std::time::Duration;
 
     /// Counters after a second of a sender at `sent` fps into a decoder
-    /// that manages `decodes` fps, from `before`.
+    /// that manages `decodes` fps, from `before`: it waits for frames the
+    /// rest of the second.
     fn after(before: Counters, sent: u64, decodes: u64) -> Counters {
         let decoded = sent.min(decodes);
         Counters {
             received: before.received + sent,
             decoded: before.decoded + decoded,
             dropped_before_decode: before.dropped_before_decode + (sent - decoded),
-            decode_nanos: before.decode_nanos + decoded * 1_000_000_000 / decodes,
+            decoder_waited_nanos: before.decoder_waited_nanos + 1_000_000_000
+                - decoded * 1_000_000_000 / decodes,
             ..before
         }
     }
@@ -131,7 +144,7 @@ mod tests {
             received: 10,
             decoded: 3,
             dropped_before_decode: 7,
-            decode_nanos: 30_000_000,
+            decoder_waited_nanos: 970_000_000,
             ..counters
         };
         assert_eq!(capacity.check(start + Duration::from_secs(1), burst), None);
@@ -163,6 +176,37 @@ mod tests {
             panic!("{changes:?}")
         };
         assert!((raised - 20.9).abs() < 1e-9, "{raised}");
+    }
+
+    #[test]
+    fn bursts_hold_the_limit_and_a_starved_decoder_lowers_it() {
+        let mut capacity = DecodeCapacity::default();
+        let start = Instant::now();
+        let mut counters = Counters::default();
+        capacity.check(start, counters);
+        counters = after(counters, 60, 20);
+        capacity.check(start + Duration::from_secs(1), counters);
+        assert_eq!(capacity.limit(), Some(19.0));
+        let burst = |counters: Counters, waited_nanos| Counters {
+            received: counters.received + 19,
+            decoded: counters.decoded + 15,
+            dropped_before_decode: counters.dropped_before_decode + 4,
+            decoder_waited_nanos: counters.decoder_waited_nanos + waited_nanos,
+            ..counters
+        };
+        for second in 2..=6 {
+            // 19 received, 4 of them replaced, while the decoder waited
+            // 0.85 s for frames: they came in bursts.
+            counters = burst(counters, 850_000_000);
+            let change = capacity.check(start + Duration::from_secs(second), counters);
+            assert_eq!(change, None, "second {second}");
+        }
+        assert_eq!(capacity.limit(), Some(19.0));
+        // The same drops while the decoder always had a frame, decoding
+        // or waiting for a core the rest of the machine held: it manages 15.
+        counters = burst(counters, 0);
+        let change = capacity.check(start + Duration::from_secs(7), counters);
+        assert_eq!(change, Some(Change::Limit(15.0 * MARGIN)));
     }
 
     #[test]

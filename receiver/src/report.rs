@@ -244,7 +244,7 @@ impl StreamReport {
             width,
             height,
             decode_ms_mean,
-            decode_nanos: _,
+            decoder_waited_nanos: _,
             decoded_fps,
             first_frame_ms,
             longest_gap_ms,

@@ -422,7 +422,11 @@ impl Server {
                 }
                 continue;
             };
-            let _ = frames_out.put(Received { frame, charge }); // a replaced frame is counted just below
+            let _ = frames_out.put(Received {
+                frame,
+                charge,
+                handed_over: Instant::now(),
+            }); // a replaced frame is counted just below
             stream.note_dropped_before_decode(frames_out.dropped());
         };
         drop(frames_out); // the decoder finishes the frame it holds, then ends

@@ -86,6 +86,7 @@ pub struct Stream {
     decode_errors: AtomicU64,
     refused_over_budget: AtomicU64,
     decode_nanos: AtomicU64,
+    decoder_waited_nanos: AtomicU64,
     shown: AtomicU64,
     dropped_before_decode: AtomicU64,
     dropped_before_show: AtomicU64,
@@ -136,8 +137,10 @@ pub struct Counters {
     pub height: u64,
     /// Mean time to decode one frame, in milliseconds.
     pub decode_ms_mean: f64,
-    /// Time spent decoding, all frames together, in nanoseconds.
-    pub decode_nanos: u64,
+    /// Time the decoder spent waiting for a frame to decode, in
+    /// nanoseconds (the rest of its time it had one: decoding, or waiting
+    /// for a core).
+    pub decoder_waited_nanos: u64,
     /// Decoded frames per second between the first and the latest one.
     pub decoded_fps: f64,
     /// From the connection to the first decoded frame, in milliseconds.
@@ -225,6 +228,7 @@ impl Stream {
             decode_errors: AtomicU64::new(0),
             refused_over_budget: AtomicU64::new(0),
             decode_nanos: AtomicU64::new(0),
+            decoder_waited_nanos: AtomicU64::new(0),
             shown: AtomicU64::new(0),
             dropped_before_decode: AtomicU64::new(0),
             dropped_before_show: AtomicU64::new(0),
@@ -447,6 +451,12 @@ impl Stream {
         }
     }
 
+    /// Notes that the decoder waited `waited` for its next frame.
+    pub fn note_decoder_waited(&self, waited: Duration) {
+        self.decoder_waited_nanos
+            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+
     /// Notes a decoded frame, the time decoding took, and its
     /// capture→decoded latency (`capture_time_us` on the receiver's clock,
     /// as [`Stream::receiver_time`] gives it).
@@ -577,7 +587,7 @@ impl Stream {
             width: get(&self.width),
             height: get(&self.height),
             decode_ms_mean: get(&self.decode_nanos) as f64 / 1e6 / decoded.max(1) as f64,
-            decode_nanos: get(&self.decode_nanos),
+            decoder_waited_nanos: get(&self.decoder_waited_nanos),
             decoded_fps: if decoded < 2 || span_us == 0 {
                 0.0
             } else {

@@ -26,7 +26,19 @@ pub fn flag(name: &str) -> bool {
     std::env::args().any(|arg| arg == name)
 }
 
-/// The number after `label` in `line`, e.g. 42 from "... 42 sent, ..." with label " sent".
+/// The number just after `label` in `line`, e.g. 7 from "... dropped 7, ..."
+/// with label "dropped ".
+pub fn number_after(line: &str, label: &str) -> Option<f64> {
+    line.split(label)
+        .nth(1)?
+        .split([' ', ','])
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The number just before `label` in `line`, e.g. 42 from "... 42 sent, ..."
+/// with label " sent".
 pub fn number_before(line: &str, label: &str) -> f64 {
     let end = line
         .find(label)

@@ -187,6 +187,17 @@ impl Process {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// How many lines it has logged so far: a mark for
+    /// [`log_since`](Self::log_since).
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// Its log lines from line `mark` on.
+    pub fn log_since(&self, mark: usize) -> Vec<String> {
+        self.log.lock().unwrap()[mark..].to_vec()
+    }
+
     /// Waits until a log line contains `needle`; returns that line.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;

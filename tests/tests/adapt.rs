@@ -13,6 +13,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use framewire_tests::bench::number_after;
 use framewire_tests::content::{Clip, camera_like};
 use framewire_tests::link::{Link, RECEIVER_ADDRESS, Side};
 use framewire_tests::{Process, field, scratch_dir, sender_binary};
@@ -30,27 +31,18 @@ struct Second {
     line: String,
 }
 
-/// The number after `label` in `line`.
-fn number_after(line: &str, label: &str) -> Option<f64> {
-    line.split(label)
-        .nth(1)?
-        .split([' ', ','])
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// The receiver's progress lines from line `from` on.
 fn seconds(receiver: &Process, from: usize) -> Vec<Second> {
-    receiver.log.lock().unwrap()[from..]
-        .iter()
+    receiver
+        .log_since(from)
+        .into_iter()
         .filter(|line| line.contains("fps decoded"))
         .filter_map(|line| {
             Some(Second {
                 fps: line.split(": ").nth(1)?.split(' ').next()?.parse().ok()?,
-                dropped: number_after(line, "fps decoded, ")? as u64,
-                p95_ms: number_after(line, " p95 ").unwrap_or(f64::NAN),
-                line: line.clone(),
+                dropped: number_after(&line, "fps decoded, ")? as u64,
+                p95_ms: number_after(&line, " p95 ").unwrap_or(f64::NAN),
+                line,
             })
         })
         .collect()
@@ -87,7 +79,7 @@ fn start_sender(link: &Link, clip: &str, extra: &[&str]) -> Process {
 /// Runs `sender` for `warm_up` + `measured` seconds; the seconds measured.
 fn measure(receiver: &Process, warm_up: u64, measured: u64) -> Vec<Second> {
     std::thread::sleep(Duration::from_secs(warm_up));
-    let from = receiver.log.lock().unwrap().len();
+    let from = receiver.log_len();
     std::thread::sleep(Duration::from_secs(measured));
     seconds(receiver, from)
 }

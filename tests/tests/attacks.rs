@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use framewire_proto::Frame;
+use framewire_tests::bench::number_before;
 use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -393,6 +394,10 @@ fn tiny_jpegs_claiming_8k_cost_no_picture() {
     for peer in peers {
         peer.join().unwrap();
     }
+    // The sender may drop a frame of its own to stay current while the
+    // machine is busy: what it sent is what must arrive.
+    let done = healthy.wait_for_log("done: ", MINUTE);
+    let sent = number_before(&done, " sent,") as u64;
     let (peak_rss, _) = peaks.join().unwrap();
     eprintln!("attack: 4 fifteen 8K bombs: receiver peak RSS {peak_rss:.0} MB");
     let report = receiver.stop();
@@ -406,7 +411,11 @@ fn tiny_jpegs_claiming_8k_cost_no_picture() {
         field(&report, "decode_errors")
     );
     assert!(peak_rss < 100.0, "tiny JPEGs cost {peak_rss:.0} MB");
-    assert_eq!(field(good, "frames_received"), 150);
+    assert!(
+        sent >= 140,
+        "the healthy sender sent only {sent} of 150: {done}"
+    );
+    assert_eq!(field(good, "frames_received"), sent, "{done}");
     assert!(
         receiver
             .process

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use framewire_tests::bench::number_after;
 use framewire_tests::link::{Link, RECEIVER_ADDRESS, Side};
 use framewire_tests::{Process, field, in_vm, scratch_dir, sender_binary};
 
@@ -26,29 +27,16 @@ fn sender_drops(sender: &Process) -> u64 {
     sender
         .log_text()
         .lines()
-        .filter_map(|line| {
-            line.split(", dropped ")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
+        .filter_map(|line| number_after(line, ", dropped "))
+        .sum::<f64>() as u64
 }
 
 /// The p50 latencies of the receiver's progress lines from line `from` on.
 fn receiver_p50s(receiver: &Process, from: usize) -> Vec<f64> {
-    receiver.log.lock().unwrap()[from..]
+    receiver
+        .log_since(from)
         .iter()
-        .filter_map(|line| {
-            line.split("latency ms p50 ")
-                .nth(1)?
-                .split(' ')
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
+        .filter_map(|line| number_after(line, "latency ms p50 "))
         .collect()
 }
 
@@ -114,7 +102,7 @@ fn survive_faults() {
     std::thread::sleep(Duration::from_secs(3));
     let memory_before = resident_mb(&sender);
     let drops_before = sender_drops(&sender);
-    let lines_before = receiver.log.lock().unwrap().len();
+    let lines_before = receiver.log_len();
     std::thread::sleep(Duration::from_secs(7));
     let memory_after = resident_mb(&sender);
     let drops = sender_drops(&sender) - drops_before;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use framewire_tests::bench::number_before;
 use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -264,14 +265,10 @@ fn a_slow_network_makes_the_sender_drop_frames_with_flat_memory() {
         stop.store(true, Ordering::Relaxed);
         let log = sender.log_text();
         let done = log.lines().find(|line| line.contains("done: ")).unwrap();
-        let number_before = |word: &str| -> u64 {
-            let (before, _) = done.split_once(word).unwrap();
-            before.rsplit(' ').next().unwrap().parse().unwrap()
-        };
         let (captured, sent, dropped) = (
-            number_before(" frames captured"),
-            number_before(" sent"),
-            number_before(" dropped"),
+            number_before(done, " frames captured") as u64,
+            number_before(done, " sent") as u64,
+            number_before(done, " dropped") as u64,
         );
         assert!(captured > 200, "{done}");
         assert!(

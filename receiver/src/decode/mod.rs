@@ -56,6 +56,8 @@ const PROGRESSIVE_PIXELS_PER_BYTE: u64 = 64 * 8 * 4;
 pub struct Received {
     pub frame: Frame,
     pub charge: Charge,
+    /// When it was handed to the decoder.
+    pub handed_over: std::time::Instant,
 }
 
 /// A decoded picture on its way to a sink, with its share of the budget.
@@ -339,7 +341,14 @@ impl DecoderContext {
     /// empty, then returns, having let go of everything it held.
     pub fn run(&self, input: SlotReceiver<Received>, stream: Arc<Stream>) {
         let mut scratch = Scratch::default();
-        while let Some(received) = input.take_blocking() {
+        loop {
+            let waiting = std::time::Instant::now();
+            let Some(received) = input.take_blocking() else {
+                break;
+            };
+            // Until the frame came: the time the thread then waits for a
+            // core is time it had work.
+            stream.note_decoder_waited(received.handed_over.saturating_duration_since(waiting));
             let started = std::time::Instant::now();
             match self.decode(&received.frame.image, &mut scratch) {
                 Ok((width, height, charge)) => {
@@ -463,6 +472,7 @@ mod tests {
     fn received(budget: &Arc<MemoryBudget>, jpeg: Vec<u8>) -> Received {
         Received {
             charge: budget.charge(jpeg.len()).unwrap(),
+            handed_over: std::time::Instant::now(),
             frame: Frame {
                 image: jpeg.into(),
                 ..Default::default()
