@@ -615,6 +615,9 @@ impl App {
                 }
             }
             self.refresh_title();
+            // A window manager may mark the window minimised only after
+            // the focus event that came with it: look again now and then.
+            self.note_window_visibility(None);
         }
         if any_live {
             soonest(self.figures_refreshed_at + FIGURES_INTERVAL);
@@ -822,7 +825,8 @@ impl ApplicationHandler<Wake> for App {
                 self.note_window_visibility(Some(occluded));
                 self.redraw_wanted |= !occluded;
             }
-            // Minimising a window on X11 says nothing but that it lost focus.
+            // Minimising a window on X11 says nothing but that it lost
+            // focus (and `tend` looks again twice a second).
             WindowEvent::Focused(_) => self.note_window_visibility(None),
             WindowEvent::RedrawRequested => self.redraw(),
             WindowEvent::KeyboardInput { event, .. }
