@@ -107,23 +107,6 @@ fn unpaced_senders_send_about_what_the_receiver_decodes() {
         })
         .collect();
     let report = receiver.stop();
-    for l in receiver
-        .process
-        .log_text()
-        .lines()
-        .filter(|l| l.contains("asking") || l.contains("lift") || l.contains("fps decoded"))
-    {
-        eprintln!("R {}", &l[11..]);
-    }
-    for (i, s) in senders.iter().enumerate() {
-        for l in s
-            .log_text()
-            .lines()
-            .filter(|l| l.contains("sent ") || l.contains("receiver"))
-        {
-            eprintln!("S{i} {}", &l[11..l.len().min(130)]);
-        }
-    }
     let streams = report["streams"].as_array().unwrap();
     for ((name, sent_fps), sent_in_all) in names.iter().zip(&sent_fps).zip(&sent_in_all) {
         let stream = streams
