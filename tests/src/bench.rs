@@ -26,6 +26,12 @@ pub fn flag(name: &str) -> bool {
     std::env::args().any(|arg| arg == name)
 }
 
+/// The mean of `values` (0 for none).
+pub fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let values: Vec<f64> = values.collect();
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
 /// The number just after `label` in `line`, e.g. 7 from "... dropped 7, ..."
 /// with label "dropped ".
 pub fn number_after(line: &str, label: &str) -> Option<f64> {

@@ -200,14 +200,25 @@ impl Process {
 
     /// Waits until a log line contains `needle`; returns that line.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_log_where(needle, timeout, |line| line.contains(needle))
+    }
+
+    /// Waits until a log line matches `wanted` (`what` names it in the
+    /// failure); returns that line.
+    pub fn wait_for_log_where(
+        &self,
+        what: &str,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| wanted(l)) {
                 return line.clone();
             }
             assert!(
                 Instant::now() < deadline,
-                "{} did not log '{needle}' within {timeout:?}; its log:\n{}",
+                "{} did not log '{what}' within {timeout:?}; its log:\n{}",
                 self.name,
                 self.log_text()
             );

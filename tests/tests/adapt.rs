@@ -13,7 +13,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use framewire_tests::bench::number_after;
+use framewire_tests::bench::{mean, number_after};
 use framewire_tests::content::{Clip, camera_like};
 use framewire_tests::link::{Link, RECEIVER_ADDRESS, Side};
 use framewire_tests::{Process, field, scratch_dir, sender_binary};
@@ -46,11 +46,6 @@ fn seconds(receiver: &Process, from: usize) -> Vec<Second> {
             })
         })
         .collect()
-}
-
-fn mean(values: impl Iterator<Item = f64>) -> f64 {
-    let values: Vec<f64> = values.collect();
-    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 fn start_sender(link: &Link, clip: &str, extra: &[&str]) -> Process {

@@ -11,9 +11,9 @@
 //! late, which a sender that follows the link takes for a slow link and
 //! steps down for, until the receiver has nothing left to limit.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use framewire_tests::bench::{number_after, number_before};
+use framewire_tests::bench::{mean, number_after, number_before};
 use framewire_tests::content::{Clip, camera_like};
 use framewire_tests::{Process, Receiver, field, start_sender};
 
@@ -30,25 +30,7 @@ fn mean_after(lines: &[String], needle: &str, label: &str) -> f64 {
         .filter_map(|line| number_after(line, label))
         .collect();
     assert!(!values.is_empty(), "no '{needle}' lines with '{label}'");
-    values.iter().sum::<f64>() / values.len() as f64
-}
-
-/// Waits until the receiver has asked `name`'s sender for fewer frames.
-fn wait_until_limited(receiver: &Process, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let quoted = format!("'{name}'");
-    while !receiver
-        .log_since(0)
-        .iter()
-        .any(|line| line.contains(&quoted) && line.contains("asking the sender for no more"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the receiver never asked {name} for fewer frames:\n{}",
-            receiver.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    mean(values.into_iter())
 }
 
 #[test]
@@ -81,7 +63,12 @@ fn unpaced_senders_send_about_what_the_receiver_decodes() {
         sender.wait_for_log("connected to the receiver", Duration::from_secs(20));
     }
     for name in names {
-        wait_until_limited(&receiver.process, name);
+        let quoted = format!("'{name}'");
+        receiver.process.wait_for_log_where(
+            &format!("{quoted} ... asking the sender for no more"),
+            Duration::from_secs(20),
+            |line| line.contains(&quoted) && line.contains("asking the sender for no more"),
+        );
     }
     std::thread::sleep(SETTLE);
     let receiver_mark = receiver.process.log_len();
