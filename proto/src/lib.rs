@@ -10,7 +10,8 @@
 //! both binaries' pipelines share: the [`slot`] that joins stages without
 //! queueing, the [`shutdown`] signal, [`jpeg`] header helpers, the [`bands`] of
 //! a JPEG cut by its restart markers, the [`band_pool`] that works through
-//! them, and the [`auth`] token. It does no
+//! them, the [`auth`] token, and the [`rate`] bounds on what a peer's
+//! messages may cost. It does no
 //! networking and no image coding itself.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod bands;
 pub mod codec;
 pub mod duplex;
 pub mod jpeg;
+pub mod rate;
 pub mod shutdown;
 pub mod slot;
 
