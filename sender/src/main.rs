@@ -226,8 +226,13 @@ impl FromStr for Size {
     }
 }
 
+/// After Ctrl-C or SIGTERM the sender has ended within this time, whatever
+/// a thread is stuck in: then it exits at once.
+const STOP_DEADLINE: Duration = Duration::from_secs(2);
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    exit_on_panic();
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -244,6 +249,14 @@ fn run(args: Args) -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
         log::info!("stopping");
         on_signal.stop();
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_DEADLINE);
+            log::error!(
+                "still stopping after {} s: exiting now",
+                STOP_DEADLINE.as_secs()
+            );
+            std::process::exit(1);
+        });
     })?;
     if !args.stats_interval.is_finite() || args.stats_interval <= 0.0 {
         anyhow::bail!("--stats-interval must be a positive number of seconds");
@@ -337,6 +350,18 @@ fn run(args: Args) -> anyhow::Result<()> {
         let _ = reporter.join();
         result
     })
+}
+
+/// A panic in any thread ends the process with status 101, after the
+/// usual message, instead of leaving a live process whose stream has died:
+/// a supervisor (systemd's `Restart=on-failure`) then starts it again.
+fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        log::error!("a sender thread panicked: exiting so that a supervisor can restart it");
+        std::process::exit(101);
+    }));
 }
 
 /// The source `--source` names, or for `auto` the camera, file or pattern.

@@ -37,6 +37,9 @@ use crate::stats::SenderStats;
 /// How often the capture thread, waiting for a free worker, looks at the
 /// stop signal.
 const WORKER_POLL: Duration = Duration::from_millis(5);
+/// How often the capture thread, holding back a picture for a frame rate
+/// limit, looks at the limit, the audience and the stop signal.
+const GATE_POLL: Duration = Duration::from_millis(50);
 /// How often the capture thread, waiting for a receiver, looks at the
 /// stop signal and the idle time.
 const AUDIENCE_POLL: Duration = Duration::from_millis(100);
@@ -105,12 +108,7 @@ impl Pipeline<'_> {
             }
             if source.needs_pacing() {
                 self.pacer.wait();
-                if let Some(wait) = gate
-                    .due()
-                    .and_then(|due| due.checked_duration_since(Instant::now()))
-                {
-                    std::thread::sleep(wait);
-                }
+                self.wait_for_gate(&gate);
             }
             if !handoff.wait_for_free_worker(self.stop) {
                 break; // the workers are gone: the transport ended
@@ -138,6 +136,23 @@ impl Pipeline<'_> {
             handoff.give(raw);
         }
         Ok(())
+    }
+
+    /// Sleeps until the gate lets the next picture through at the limit
+    /// that holds now, looking every [`GATE_POLL`] whether the limit
+    /// changed, the receiver went or paused, or the sender stops: a limit
+    /// lifted or raised meanwhile takes effect within that time.
+    fn wait_for_gate(&self, gate: &FrameGate) {
+        loop {
+            let Some(due) = gate.due(self.adaptation.status().max_fps) else {
+                return;
+            };
+            let now = Instant::now();
+            if due <= now || self.stop.is_stopped() || !self.audience.wants_frames() {
+                return;
+            }
+            std::thread::sleep((due - now).min(GATE_POLL));
+        }
     }
 
     /// Returns at once while a receiver wants frames; else captures nothing

@@ -9,9 +9,14 @@
 //! camera's JPEG cannot be made smaller without encoding it again, so for
 //! those the allowed rate becomes a frame rate instead, as the receiver's
 //! limit does for every source: the capture thread takes pictures evenly
-//! at that rate ([`FrameGate`]). Every change is logged with its reason.
-//! The state is shared by the transport, the capture thread and the
-//! workers, behind the methods of one mutex-guarded type.
+//! at that rate ([`FrameGate`]). Every change is logged with its reason;
+//! changes the receiver causes (its rate limit, its asks for a full
+//! frame) at most once per [`PEER_LOG_INTERVAL`], so a receiver that floods
+//! them cannot fill a board's disk. The receiver's rate limit is checked
+//! where it enters ([`receiver_limit`](Adaptation::receiver_limit)): below
+//! [`MIN_FPS`] it is that floor. The state is shared by the transport, the
+//! capture thread and the workers, behind the methods of one mutex-guarded
+//! type.
 
 pub mod control;
 pub mod ladder;
@@ -20,6 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use framewire_proto::Limit;
+use framewire_proto::rate::{LogThrottle, held_back_note};
 
 pub use control::{LinkReading, RateControl, Step};
 use ladder::smoothed;
@@ -43,6 +49,12 @@ const FAILED_CLIMB: Duration = Duration::from_secs(3);
 /// limit.
 const FIRST_BAR: Duration = Duration::from_secs(10);
 const LONGEST_BAR: Duration = Duration::from_secs(80);
+/// The lowest frame rate anything may hold a stream to: one picture a
+/// minute. A receiver's limit below it is this floor, so no wait for the
+/// next picture is ever longer than a minute.
+pub const MIN_FPS: f64 = 1.0 / 60.0;
+/// Log lines about what the receiver asked come at most this often.
+pub const PEER_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The ceiling and the floor the user set.
 #[derive(Clone, Copy, Debug)]
@@ -94,6 +106,8 @@ struct State {
     /// The receiver asked for a frame at the ceiling and full size, and
     /// none has been sent yet.
     full_frame_wanted: bool,
+    /// Lines about the receiver's limit and asks, and the changes they make.
+    peer_log: LogThrottle,
 }
 
 impl Adaptation {
@@ -120,6 +134,7 @@ impl Adaptation {
                 barred: None,
                 bar_for: FIRST_BAR,
                 full_frame_wanted: false,
+                peer_log: LogThrottle::new(PEER_LOG_INTERVAL),
             }),
         }
     }
@@ -153,8 +168,16 @@ impl Adaptation {
     /// The receiver asked for a frame at the ceiling and full size: every
     /// picture is made so until one is sent.
     pub fn full_frame_asked(&self) {
-        log::info!("the receiver asked for a frame at full quality and size");
-        self.lock().full_frame_wanted = true;
+        let mut state = self.lock();
+        if !state.full_frame_wanted
+            && let Some(held_back) = state.peer_log.allow(Instant::now())
+        {
+            log::info!(
+                "the receiver asked for a frame at full quality and size{}",
+                held_back_note(held_back)
+            );
+        }
+        state.full_frame_wanted = true;
     }
 
     /// A full-quality frame went out.
@@ -189,7 +212,7 @@ impl Adaptation {
         state.raw_sizes.encoded(bytes, rung);
         if state.passthrough {
             state.passthrough = false;
-            state.recompute();
+            state.recompute(true);
         }
     }
 
@@ -200,7 +223,7 @@ impl Adaptation {
         state.jpeg_bytes = Some(smoothed(state.jpeg_bytes, bytes, JPEG_SMOOTHING));
         if !state.passthrough {
             state.passthrough = true;
-            state.recompute();
+            state.recompute(true);
         }
     }
 
@@ -209,7 +232,7 @@ impl Adaptation {
         let mut state = self.lock();
         state.control.connection_started();
         state.receiver_fps = None;
-        state.recompute();
+        state.recompute(true);
     }
 
     /// The transport's reading of the link.
@@ -239,21 +262,31 @@ impl Adaptation {
             ),
             None => return,
         }
-        state.recompute();
+        state.recompute(true);
     }
 
     /// The receiver can decode at most `fps` frames a second of this
-    /// stream (`None`: no limit).
+    /// stream (`None`: no limit). The one rule for the value: not a
+    /// positive finite number is no limit; below [`MIN_FPS`] is that floor;
+    /// at or above the source's rate it holds nothing back.
     pub fn receiver_limit(&self, fps: Option<f64>) {
         let mut state = self.lock();
-        let fps = fps.filter(|fps| fps.is_finite() && *fps > 0.0);
+        let fps = fps
+            .filter(|fps| fps.is_finite() && *fps > 0.0)
+            .map(|fps| fps.max(MIN_FPS));
         if state.receiver_fps != fps {
             state.receiver_fps = fps;
-            match fps {
-                Some(fps) => log::info!("the receiver decodes at most {fps:.1} fps of this stream"),
-                None => log::info!("the receiver lifted its frame rate limit"),
+            let logged = state.peer_log.allow(Instant::now());
+            if let Some(held_back) = logged {
+                let note = held_back_note(held_back);
+                match fps {
+                    Some(fps) => {
+                        log::info!("the receiver decodes at most {fps:.2} fps of this stream{note}")
+                    }
+                    None => log::info!("the receiver lifted its frame rate limit{note}"),
+                }
             }
-            state.recompute();
+            state.recompute(logged.is_some());
         }
     }
 }
@@ -305,8 +338,8 @@ impl State {
     }
 
     /// Chooses the rung, frame rate and reason from the allowed rate and
-    /// the receiver's limit, and logs what changed.
-    fn recompute(&mut self) {
+    /// the receiver's limit, and logs what changed if `log` is set.
+    fn recompute(&mut self, log: bool) {
         let source_fps = self.source_fps();
         let allowed = self.control.allowed();
         let receiver_fps = self
@@ -358,11 +391,13 @@ impl State {
             limit,
         };
         if next != self.status {
-            log::info!(
-                "now {} (was {})",
-                describe_status(&next, self.passthrough),
-                describe_status(&self.status, self.passthrough)
-            );
+            if log {
+                log::info!(
+                    "now {} (was {})",
+                    describe_status(&next, self.passthrough),
+                    describe_status(&self.status, self.passthrough)
+                );
+            }
             self.status = next;
         }
     }
@@ -396,8 +431,15 @@ pub fn size_name(halvings: u8) -> String {
 /// Lets pictures through evenly at no more than a given rate.
 #[derive(Debug, Default)]
 pub struct FrameGate {
-    next_due: Option<Instant>,
+    /// When the next picture is due, at the gap it was reckoned with.
+    next_due: Option<(Instant, Duration)>,
     slack: Duration,
+}
+
+/// The time between two pictures at `max_fps`, never more than one at
+/// [`MIN_FPS`] (an absurd rate cannot make an absurd duration).
+fn gap_at(max_fps: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / max_fps.max(MIN_FPS))
 }
 
 impl FrameGate {
@@ -406,27 +448,35 @@ impl FrameGate {
     /// A picture up to 0.6 of a source interval early still counts as on time, so
     /// 20 of 30 fps are two of every three, not one of two.
     pub fn admit(&mut self, at: Instant, max_fps: Option<f64>, source_fps: f64) -> bool {
-        let Some(max_fps) = max_fps.filter(|fps| *fps > 0.0) else {
+        let Some(gap) = max_fps.filter(|fps| *fps > 0.0).map(gap_at) else {
             self.next_due = None;
             return true;
         };
-        let gap = Duration::from_secs_f64(1.0 / max_fps);
-        let slack = Duration::from_secs_f64(0.6 / source_fps.max(1.0));
+        let slack = Duration::from_secs_f64(0.6 / source_fps.clamp(1.0, 1e6));
         self.slack = slack;
-        let due = self.next_due.unwrap_or(at);
+        let due = self.due_at(gap).unwrap_or(at);
         if at + slack < due {
             return false;
         }
         // Late pictures do not earn a burst afterwards.
-        self.next_due = Some((due + gap).max(at + gap - slack.min(gap)));
+        self.next_due = Some(((due + gap).max(at + gap - slack.min(gap)), gap));
         true
     }
 
-    /// The earliest time the next picture can go on, while a limit holds:
-    /// a source that makes pictures on demand waits for it instead of
-    /// making pictures only to leave them out.
-    pub fn due(&self) -> Option<Instant> {
-        Some(self.next_due? - self.slack)
+    /// When the next picture is due at `gap`: one gap after the last, so a
+    /// limit that changed since moves it at once.
+    fn due_at(&self, gap: Duration) -> Option<Instant> {
+        let (due, reckoned_with) = self.next_due?;
+        Some(due.checked_sub(reckoned_with).unwrap_or(due) + gap)
+    }
+
+    /// The earliest time the next picture can go on under `max_fps` (the
+    /// limit now, which may have changed since the last picture; `None`:
+    /// at once). A source that makes pictures on demand waits for it
+    /// instead of making pictures only to leave them out.
+    pub fn due(&self, max_fps: Option<f64>) -> Option<Instant> {
+        let due = self.due_at(gap_at(max_fps.filter(|fps| *fps > 0.0)?))?;
+        Some(due.checked_sub(self.slack).unwrap_or(due))
     }
 }
 
@@ -447,6 +497,31 @@ mod tests {
             .count();
         assert!((195..=205).contains(&admitted), "{admitted} of 300");
         assert!(gate.admit(start + Duration::from_secs(20), None, 30.0));
+    }
+
+    #[test]
+    fn an_absurd_limit_is_a_picture_a_minute_and_a_lifted_one_frees_the_gate() {
+        let adaptation = adaptive();
+        adaptation.receiver_limit(Some(1e-30));
+        assert_eq!(adaptation.status().max_fps, Some(MIN_FPS));
+        let mut gate = FrameGate::default();
+        let start = Instant::now();
+        assert!(adaptation.admit(&mut gate, start));
+        let due = gate.due(adaptation.status().max_fps).unwrap();
+        assert!(due - start <= Duration::from_secs(60), "{:?}", due - start);
+        // The gate never makes a duration out of the raw value either.
+        assert!(gate.admit(start + Duration::from_secs(61), Some(1e-300), 30.0));
+        assert!(!gate.admit(
+            start + Duration::from_secs(62),
+            Some(f64::MIN_POSITIVE),
+            30.0
+        ));
+        // Raised to 10 fps: the next picture is due a tenth of a second
+        // after the last, not a minute.
+        let raised = gate.due(Some(10.0)).unwrap();
+        assert!(raised <= start + Duration::from_secs(61) + Duration::from_millis(100));
+        adaptation.receiver_limit(None);
+        assert_eq!(gate.due(adaptation.status().max_fps), None);
     }
 
     /// Quality 80 to 30, following the link.

@@ -11,9 +11,9 @@
 //!
 //! Every connection starts with a hello that announces the back-channel
 //! (protocol v2). While frames go out, the transport reads the receiver's
-//! control messages on the same connection and answers each clock probe
-//! with its own receive and send times, ahead of the next frame (a reply
-//! never waits behind a frame in the slot). A receiver that never writes
+//! control messages on the same connection ([`control`]) and answers each
+//! clock probe with its own receive and send times, ahead of the next frame
+//! (a reply never waits behind a frame in the slot). A receiver that never writes
 //! (v1, the prototype) costs nothing but a pending read. It does not encode
 //! or look inside the images.
 //!
@@ -30,17 +30,20 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use async_net::TcpStream;
-use framewire_proto::codec::{FrameReader, write_frame};
+use framewire_proto::codec::write_frame;
 use framewire_proto::slot::SlotReceiver;
-use framewire_proto::{ClockReply, Control, Frame, unix_time_us};
+use framewire_proto::{ClockReply, Frame, unix_time_us};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use smol::Timer;
+
+pub mod control;
 
 use crate::adapt::{Adaptation, LinkReading};
 use crate::audience::Audience;
 use crate::stats::SenderStats;
 use crate::tcp_info::TcpInfo;
 use crate::tls::TlsClient;
+use control::{ControlHandler, Probe, read_controls};
 use framewire_proto::shutdown::StopSignal;
 
 /// First wait after a failed connection attempt; it doubles on each failure.
@@ -61,12 +64,6 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// After a stop, a frame being written gets this long to finish.
 pub const STOP_GRACE: Duration = Duration::from_millis(500);
-/// The longest control message read from the receiver; a probe is a few
-/// bytes, and later controls stay small.
-pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
-/// Probes closer together than this are not answered, so a receiver that
-/// floods probes cannot crowd frames out of the connection.
-pub const MIN_PROBE_GAP: Duration = Duration::from_millis(10);
 /// Answers waiting for the socket; a probe that finds them full is not
 /// answered (the receiver only loses one clock sample).
 const PENDING_REPLIES: usize = 4;
@@ -102,12 +99,6 @@ type Connection = Box<dyn Duplex>;
 /// long as the connection is.
 #[derive(Clone, Copy)]
 struct Socket(RawFd);
-
-/// A clock probe read from the receiver, waiting for its reply.
-struct Probe {
-    receiver_send_time_us: u64,
-    sender_receive_time_us: u64,
-}
 
 /// How a connection ended.
 enum Ended {
@@ -257,7 +248,8 @@ impl Transport<'_> {
         let (probes_out, probes_in) = async_channel::bounded(PENDING_REPLIES);
         self.write_frames(&mut outgoing, frames, &probes_in)
             .or(async {
-                read_controls(incoming, &probes_out, self.adaptation, self.audience).await;
+                let handler = ControlHandler::new(&probes_out, self.adaptation, self.audience);
+                read_controls(incoming, handler).await;
                 std::future::pending().await
             })
             .or(async {
@@ -402,59 +394,6 @@ enum Next {
     /// The slot's next frame, or `None` when the source has finished.
     Frame(Option<Frame>),
     KeepAlive,
-}
-
-/// Reads the receiver's control messages until it stops writing, hands
-/// every clock probe (no closer than [`MIN_PROBE_GAP`] to the last one) to
-/// the writer with the time it was read, a rate limit or an ask for a
-/// full-quality frame to the adaptation, and a pause or a resume to the
-/// audience. Fields this sender does not know are ignored. A message this
-/// sender cannot read ends the reading, not the stream: frames go on.
-async fn read_controls<R: AsyncRead + Unpin>(
-    incoming: R,
-    probes: &async_channel::Sender<Probe>,
-    adaptation: &Adaptation,
-    audience: &Audience,
-) {
-    let mut reader = FrameReader::new(incoming, MAX_CONTROL_BYTES);
-    let mut last_answered: Option<Instant> = None;
-    loop {
-        match reader.read_message::<Control>().await {
-            Ok(Some(control)) => {
-                if let Some(limit) = control.rate_limit {
-                    adaptation.receiver_limit(Some(f64::from(limit.max_fps)));
-                }
-                if control.full_frame.is_some() {
-                    adaptation.full_frame_asked();
-                }
-                if let Some(pause) = control.pause {
-                    audience.receiver_paused(pause.paused);
-                }
-                let Some(probe) = control.clock_probe else {
-                    continue;
-                };
-                let received = Instant::now();
-                if last_answered.is_some_and(|last| received - last < MIN_PROBE_GAP) {
-                    continue;
-                }
-                let probe = Probe {
-                    receiver_send_time_us: probe.receiver_send_time_us,
-                    sender_receive_time_us: unix_time_us(),
-                };
-                if probes.try_send(probe).is_ok() {
-                    last_answered = Some(received);
-                }
-            }
-            Ok(None) => return,
-            Err(error) => {
-                log::warn!(
-                    "the receiver sent a control message this sender cannot read ({error}); \
-                     its control messages are ignored on this connection"
-                );
-                return;
-            }
-        }
-    }
 }
 
 /// Unsent bytes the kernel may hold before the socket stops taking more.
