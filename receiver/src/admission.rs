@@ -6,14 +6,17 @@
 //! done. Pending connections have a budget of their own, in total and per
 //! address (IPv6 by /64, which one host usually has), separate from the
 //! sender slots: a crowd of silent sockets can hold only pending places,
-//! never an admitted sender's. The gate also keeps the log readable and
+//! never an admitted sender's, and when every pending place is held a new
+//! connection takes the oldest place of the address holding the most (its
+//! connection is closed), so squatters from a few addresses cannot keep a
+//! sender with the token out either. The gate also keeps the log readable and
 //! guessing slow: refusals are logged once per address per
 //! [`SUMMARY_INTERVAL`] with a count of the ones in between, and every wrong
 //! token makes that address wait longer before its next answer. Its state
 //! (a few bytes per recently seen address, bounded) is behind the methods of
 //! [`Gate`]. It does not read sockets; the server asks it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,6 +60,17 @@ pub struct Gate {
 struct GateState {
     pending: usize,
     addresses: HashMap<IpAddr, AddressRecord>,
+    /// Every pending place, oldest first.
+    places: VecDeque<Place>,
+    next_place: u64,
+}
+
+/// A pending place as the gate knows it.
+struct Place {
+    id: u64,
+    key: IpAddr,
+    /// Told when the place is taken away.
+    evict: smol::channel::Sender<()>,
 }
 
 /// What the gate remembers of one address (or IPv6 /64).
@@ -87,10 +101,20 @@ impl AddressRecord {
     }
 }
 
-/// A pending place, given back on drop.
+/// A pending place, given back on drop, or taken away for a newer
+/// connection when every place is held ([`Pending::evicted`]).
 pub struct Pending {
     gate: Arc<Gate>,
-    key: IpAddr,
+    id: u64,
+    evicted: smol::channel::Receiver<()>,
+}
+
+impl Pending {
+    /// Returns when the place has gone to a newer connection: the
+    /// connection holding it is then closed.
+    pub async fn evicted(&self) {
+        let _ = self.evicted.recv().await;
+    }
 }
 
 /// Why the gate turns a connection away before it is pending.
@@ -131,22 +155,29 @@ impl Gate {
         })
     }
 
-    /// A pending place for a connection from `address`, if there is one.
+    /// A pending place for a connection from `address`, if its address
+    /// has one left. When every place is held, the oldest place of the
+    /// address holding the most is taken away for it: silent sockets from a
+    /// few addresses, however many they open, cannot keep a sender out.
     pub fn enter(self: &Arc<Self>, address: IpAddr) -> Result<Pending, Full> {
         let key = key_of(address);
         let mut state = self.lock();
-        if state.pending >= self.limits.total {
-            return Err(Full::Total(self.limits.total));
-        }
         let record = state.record(key, Instant::now());
         if record.pending >= self.limits.per_address {
             return Err(Full::ThisAddress(self.limits.per_address));
         }
-        record.pending += 1;
-        state.pending += 1;
+        if state.pending >= self.limits.total && !state.evict_one() {
+            return Err(Full::Total(self.limits.total));
+        }
+        state.take(key);
+        let id = state.next_place;
+        state.next_place += 1;
+        let (evict, evicted) = smol::channel::bounded(1);
+        state.places.push_back(Place { id, key, evict });
         Ok(Pending {
             gate: self.clone(),
-            key,
+            id,
+            evicted,
         })
     }
 
@@ -185,9 +216,10 @@ impl Gate {
         }
     }
 
-    /// Notes a wrong token from `address`; returns how long its connection
-    /// waits before it is closed (longer with every wrong token in a row).
-    pub fn wrong_token(&self, address: IpAddr) -> Duration {
+    /// Notes a wrong token, or a protocol violation such as a flood of
+    /// small messages, from `address`; returns how long its connection
+    /// waits before it is closed (longer with every one in a row).
+    pub fn penalise(&self, address: IpAddr) -> Duration {
         let now = Instant::now();
         let mut state = self.lock();
         let record = state.record(key_of(address), now);
@@ -217,6 +249,56 @@ impl Gate {
 }
 
 impl GateState {
+    /// Counts a place taken by `key`.
+    fn take(&mut self, key: IpAddr) {
+        self.pending += 1;
+        if let Some(record) = self.addresses.get_mut(&key) {
+            record.pending += 1;
+        }
+    }
+
+    /// Gives back place `id` unless it was taken away already.
+    fn give_back(&mut self, id: u64) {
+        let Some(index) = self.places.iter().position(|place| place.id == id) else {
+            return;
+        };
+        if let Some(place) = self.places.remove(index) {
+            self.uncount(place.key);
+        }
+    }
+
+    fn uncount(&mut self, key: IpAddr) {
+        self.pending = self.pending.saturating_sub(1);
+        if let Some(record) = self.addresses.get_mut(&key) {
+            record.pending = record.pending.saturating_sub(1);
+        }
+    }
+
+    /// Takes away the oldest place of the address holding the most;
+    /// false if there is none.
+    fn evict_one(&mut self) -> bool {
+        let most = |key: &IpAddr| self.addresses.get(key).map_or(0, |record| record.pending);
+        // Reversed: among addresses holding as many, the oldest place's.
+        let Some(busiest) = self
+            .places
+            .iter()
+            .rev()
+            .map(|place| place.key)
+            .max_by_key(most)
+        else {
+            return false;
+        };
+        let Some(index) = self.places.iter().position(|place| place.key == busiest) else {
+            return false;
+        };
+        let Some(place) = self.places.remove(index) else {
+            return false;
+        };
+        let _ = place.evict.try_send(());
+        self.uncount(place.key);
+        true
+    }
+
     /// The record of `key`, made if needed; the stalest idle ones are
     /// forgotten when too many are known.
     fn record(&mut self, key: IpAddr, now: Instant) -> &mut AddressRecord {
@@ -242,11 +324,7 @@ impl GateState {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let mut state = self.gate.lock();
-        state.pending = state.pending.saturating_sub(1);
-        if let Some(record) = state.addresses.get_mut(&self.key) {
-            record.pending = record.pending.saturating_sub(1);
-        }
+        self.gate.lock().give_back(self.id);
     }
 }
 
@@ -259,6 +337,32 @@ mod tests {
     }
 
     #[test]
+    fn when_every_place_is_held_the_busiest_address_gives_its_oldest_up() {
+        let gate = Gate::new(PendingLimits {
+            total: 4,
+            per_address: 2,
+        });
+        let squatters: Vec<Pending> = ["10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .iter()
+            .map(|address| gate.enter(ip(address)).unwrap())
+            .collect();
+        assert_eq!(gate.pending(), 4);
+        let newcomer = gate.enter(ip("10.0.0.9")).expect("a place is freed for it");
+        assert_eq!(gate.pending(), 4);
+        // 10.0.0.1 held two: its oldest went.
+        assert!(squatters[0].evicted.try_recv().is_ok());
+        assert!(squatters[1].evicted.try_recv().is_err());
+        drop(squatters);
+        assert_eq!(
+            gate.pending(),
+            1,
+            "an evicted place is not given back twice"
+        );
+        drop(newcomer);
+        assert_eq!(gate.pending(), 0);
+    }
+
+    #[test]
     fn pending_places_are_limited_in_total_and_per_address() {
         let gate = Gate::new(PendingLimits {
             total: 3,
@@ -268,8 +372,13 @@ mod tests {
         let _a2 = gate.enter(ip("::ffff:10.0.0.1")).unwrap();
         assert_eq!(gate.enter(ip("10.0.0.1")).err(), Some(Full::ThisAddress(2)));
         let _b = gate.enter(ip("10.0.0.2")).unwrap();
-        assert_eq!(gate.enter(ip("10.0.0.3")).err(), Some(Full::Total(3)));
+        let c = gate
+            .enter(ip("10.0.0.3"))
+            .expect("all held: 10.0.0.1, which holds the most, gives its oldest up");
+        assert!(a1.evicted.try_recv().is_ok());
         drop(a1);
+        assert_eq!(gate.pending(), 3);
+        drop(c);
         assert_eq!(gate.pending(), 2);
         assert!(
             gate.enter(ip("10.0.0.1")).is_ok(),
@@ -291,15 +400,11 @@ mod tests {
     #[test]
     fn wrong_tokens_wait_longer_each_time_up_to_a_limit() {
         let gate = Gate::new(PendingLimits::default());
-        let waits: Vec<Duration> = (0..12).map(|_| gate.wrong_token(ip("10.0.0.9"))).collect();
+        let waits: Vec<Duration> = (0..12).map(|_| gate.penalise(ip("10.0.0.9"))).collect();
         assert_eq!(waits[0], FIRST_PENALTY);
         assert_eq!(waits[1], FIRST_PENALTY * 2);
         assert_eq!(*waits.last().unwrap(), MAX_PENALTY);
-        assert_eq!(
-            gate.wrong_token(ip("10.0.0.10")),
-            FIRST_PENALTY,
-            "per address"
-        );
+        assert_eq!(gate.penalise(ip("10.0.0.10")), FIRST_PENALTY, "per address");
     }
 
     #[test]

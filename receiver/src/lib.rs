@@ -7,7 +7,8 @@
 //! senders and reads their frames into a [`stream`] each (its counters,
 //! lifecycle and the sender's [`clock`] offset, probed over the v2
 //! back-channel; [`capacity`] tells the sender the rate its decoder keeps
-//! up with), charging the memory [`budget`]; [`decode`] turns JPEG into a
+//! up with), charging the memory [`budget`] and closing a sender that sends
+//! far more small messages than a sender does ([`flood`]); [`decode`] turns JPEG into a
 //! [`picture`] on a thread per stream (the bands of one picture at once,
 //! with helper threads all streams share) and hands it to a sink: `view`
 //! (feature `window`, on by default) shows it in a window, and [`pause`]s
@@ -17,7 +18,8 @@
 //! reduced stream asks the sender for one frame at its best). [`report`] lists the streams and makes
 //! the exit report ([`latency`] is its histogram), [`progress`] logs a line
 //! per stream now and then, [`cli`] turns the command line into settings
-//! and [`exit`] ends it all within a bound.
+//! and [`exit`] ends it all within a bound. Every connection, a sender's or
+//! a web page's, is a task on the [`tasks`] executor, one thread per core.
 
 pub mod access;
 pub mod admission;
@@ -28,6 +30,7 @@ pub mod clock;
 pub mod decode;
 pub mod exit;
 pub mod files;
+pub mod flood;
 pub mod full_frame;
 pub mod latency;
 pub mod liveness;
@@ -39,6 +42,7 @@ pub mod report;
 pub mod server;
 pub mod snapshot;
 pub mod stream;
+pub mod tasks;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "window")]

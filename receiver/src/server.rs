@@ -56,9 +56,11 @@ use crate::budget::MemoryBudget;
 use crate::capacity::{CHECK_INTERVAL, Change, DecodeCapacity};
 use crate::clock::Update;
 use crate::decode::{DecoderContext, Received};
+use crate::flood::{Flood, SenderRates};
 use crate::record::Recorder;
 use crate::report::{Registry, StreamGuard};
 use crate::stream::{Encoding, Stream, worth_a_log_line};
+use crate::tasks;
 
 /// The longest first message while a token is asked for: a hello is a
 /// name and a token, far below this.
@@ -114,6 +116,8 @@ enum Ending {
     Closed,
     Broken(ReadError),
     Idle,
+    /// It sent far more small messages than a sender does.
+    Flooded(Flood),
     /// The receiver is stopping.
     Stopped,
 }
@@ -221,7 +225,7 @@ impl Server {
                     }
                     match self.gate.enter(peer.ip()) {
                         Ok(pending) => {
-                            smol::spawn(self.clone().serve(socket, peer, pending)).detach();
+                            tasks::spawn(self.clone().serve(socket, peer, pending)).detach();
                         }
                         Err(full) => {
                             self.gate
@@ -243,6 +247,10 @@ impl Server {
             log::debug!("TCP_NODELAY not set for {peer}: {error}");
         }
         let admitted = async { self.admit(socket, peer).await }
+            .or(async {
+                pending.evicted().await;
+                Err("every pending place was held: its place went to a newer connection".to_owned())
+            })
             .or(async {
                 self.stop.stopped().await;
                 Err("the receiver is stopping".to_owned())
@@ -271,7 +279,7 @@ impl Server {
         log::info!("sender connected from {peer} (stream {})", stream.id());
         let probing = first
             .speaks(Feature::Control)
-            .then(|| smol::spawn(write_controls(outgoing, stream.clone())));
+            .then(|| tasks::spawn(write_controls(outgoing, stream.clone())));
         self.pump(reader, first, stream, admitted).await;
         drop(probing); // cancels the control messages
     }
@@ -325,7 +333,7 @@ impl Server {
         };
         if let Err(reason) = self.access.check_first_message(&first) {
             if self.access.token.is_some() && !first.auth_token.is_empty() {
-                let wait = self.gate.wrong_token(peer.ip());
+                let wait = self.gate.penalise(peer.ip());
                 smol::Timer::after(wait).await;
             }
             return Err(reason.to_owned());
@@ -370,11 +378,16 @@ impl Server {
             }
         };
         let idle_timeout = self.limits.idle_timeout;
+        let mut rates = SenderRates::default();
+        let mut read_before = 0;
         let mut first = Some(first);
         let ending = loop {
             let frame = match first.take() {
                 Some(frame) => frame,
                 None => {
+                    // A socket that always has a message ready would never
+                    // let this task go: every message gives the others a turn.
+                    futures_lite::future::yield_now().await;
                     let next = async { Some(read_with_timeout(&mut reader, idle_timeout).await) }
                         .or(async {
                             self.stop.stopped().await;
@@ -391,15 +404,25 @@ impl Server {
                 }
             };
             let arrived_us = unix_time_us();
-            stream.note_bytes(reader.bytes_read());
+            let read = reader.bytes_read();
+            let mut frame = frame;
+            unpin_image(&mut frame, read - read_before);
+            read_before = read;
+            stream.note_bytes(read);
             if let Some(reply) = &frame.clock_reply {
                 note_clock_reply(&stream, reply, arrived_us);
             }
             if frame.is_keep_alive() {
+                if let Err(flood) = rates.keep_alive(Instant::now()) {
+                    break Ending::Flooded(flood);
+                }
                 stream.note_keep_alive();
                 continue;
             }
             if stream.rename(&frame.stream_name) {
+                if let Err(flood) = rates.renamed(Instant::now()) {
+                    break Ending::Flooded(flood);
+                }
                 log::info!("stream {} from {peer} is '{}'", stream.id(), stream.name());
             }
             stream.note_frame(frame.sequence);
@@ -442,12 +465,35 @@ impl Server {
                 "closed the connection from {label} after {received} frames: {error}{}",
                 hint(&error)
             ),
+            Ending::Flooded(flood) => {
+                log::warn!(
+                    "closed the connection from {label} after {received} frames: {}",
+                    flood.reason()
+                );
+                smol::Timer::after(self.gate.penalise(peer.ip())).await;
+            }
             Ending::Idle => log::warn!(
                 "closed the connection from {label} after {received} frames: no complete message for {:.1} s \
                  (--idle-timeout)",
                 idle_timeout.as_secs_f64()
             ),
         }
+    }
+}
+
+/// Bytes a message may carry besides its image before the image is copied
+/// out of it: the image shares the message's buffer, and what is kept of
+/// it (the decoder's slot, the newest frame kept for the web view and
+/// snapshots) would pin the whole message while the budget is charged for
+/// the image alone.
+const MAX_MESSAGE_OVERHEAD: u64 = 64 * 1024;
+
+/// Copies `frame`'s image out of its message of `message_bytes` when the
+/// message is padded (unknown fields, say) far beyond the image, so that
+/// the message's buffer is freed now.
+fn unpin_image(frame: &mut Frame, message_bytes: u64) {
+    if message_bytes > frame.image.len() as u64 + MAX_MESSAGE_OVERHEAD {
+        frame.image = bytes::Bytes::copy_from_slice(&frame.image);
     }
 }
 

@@ -5,8 +5,8 @@
 //! In the order a request travels: the accept loop checks `--allow` and a
 //! bound on open connections before reading a byte; hyper reads the request
 //! head, within [`HEADER_TIMEOUT`] and [`MAX_REQUEST_HEAD`] (a slow-loris or
-//! oversized request is closed); [`routes`] answers it, checking the token
-//! ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
+//! oversized request is closed); [`routes`] answers it, checking its
+//! `Host` ([`host`]) and the token ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
 //! ([`mjpeg`]) then follow streams ([`follow`]) under their URL keys
 //! ([`streams`]) as [`viewers`], and [`figures`] makes `/api/streams` and
 //! `/metrics`. A connection that stops reading is closed ([`stall`]). The web side never decodes or encodes: it serves the newest
@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod figures;
 pub mod follow;
+pub mod host;
 pub mod mjpeg;
 pub mod routes;
 pub mod socket;
@@ -35,6 +36,7 @@ use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 use crate::access::Access;
 use crate::server::{TlsAcceptor, TlsFailure, start_tls};
+use crate::tasks;
 use routes::Site;
 use stall::StallGuard;
 
@@ -130,7 +132,7 @@ impl WebServer {
             }
             let open = Open(self.open.clone());
             let server = self.clone();
-            smol::spawn(async move {
+            tasks::spawn(async move {
                 server.serve(socket, peer).or(stop_of(&server)).await;
                 drop(open);
             })

@@ -10,6 +10,13 @@
 //! and it is the newest frame then: a page on a slow link gets fewer
 //! frames, never a backlog, and nobody else waits for it. Each frame on its
 //! way is charged to the memory budget until it is acknowledged.
+//!
+//! An ack that frees a tile is what the page is for and costs it nothing;
+//! every other message from the page (a `show`, a ping, an ack of nothing)
+//! takes from a rate of [`PAGE_MESSAGE_RATE`] a second, and a page over it
+//! is closed: clicking through tiles or a browser's pings stay far below,
+//! and a page that sends them back to back costs one thread a few messages
+//! before it goes. Every message read gives the other tasks a turn.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +27,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use bytes::Bytes;
+use framewire_proto::rate::MessageRate;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +44,11 @@ const STATE_INTERVAL: Duration = Duration::from_millis(500);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest message a page may send (its messages are a few bytes).
 pub const MAX_PAGE_MESSAGE: usize = 16 * 1024;
+/// Messages a second, on average, that a page may send besides the acks
+/// of frames it was sent.
+pub const PAGE_MESSAGE_RATE: f64 = 10.0;
+/// Such messages back to back at most.
+pub const PAGE_MESSAGE_BURST: u32 = 40;
 
 /// What precedes each JPEG in a binary message.
 #[derive(Serialize)]
@@ -89,6 +102,7 @@ where
     let mut tiles: Vec<Tile> = Vec::new();
     let mut shown: Option<Vec<String>> = None;
     let mut state_due = Instant::now();
+    let mut page_rate = MessageRate::new(PAGE_MESSAGE_RATE, PAGE_MESSAGE_BURST);
     loop {
         if Instant::now() >= state_due {
             let streams = states(&registry);
@@ -139,18 +153,38 @@ where
                     log::debug!("web page sent a message that is not ours; closing it");
                     return;
                 };
+                let mut useful = false;
+                if let Some(key) = &message.ack
+                    && let Some(tile) = tiles
+                        .iter_mut()
+                        .find(|t| &t.follower.key == key && t.awaiting_ack.is_some())
+                {
+                    tile.awaiting_ack = None;
+                    useful = message.show.is_none();
+                }
+                if !useful && !page_rate.allow(Instant::now()) {
+                    log::debug!(
+                        "web page sent messages faster than {PAGE_MESSAGE_RATE} a second; closing it"
+                    );
+                    return;
+                }
                 if let Some(keys) = message.show {
                     shown = keys;
                 }
-                if let Some(key) = message.ack
-                    && let Some(tile) = tiles.iter_mut().find(|t| t.follower.key == key)
-                {
-                    tile.awaiting_ack = None;
-                }
             }
             Wake::Page(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return,
-            Wake::Page(Some(Ok(_))) => {} // pings are answered by the library
+            Wake::Page(Some(Ok(_))) => {
+                // Pings (answered by the library: one pong waits at most),
+                // pongs and binary messages count against the page's rate.
+                if !page_rate.allow(Instant::now()) {
+                    log::debug!(
+                        "web page sent messages faster than {PAGE_MESSAGE_RATE} a second; closing it"
+                    );
+                    return;
+                }
+            }
         }
+        smol::future::yield_now().await;
     }
 }
 
