@@ -103,6 +103,12 @@ pub struct Args {
     /// --token and --tls apply to it as well.
     #[arg(long, value_name = "HOST:PORT")]
     pub http: Option<String>,
+    /// A host name the web view answers to (repeatable), for a receiver
+    /// reached by name, e.g. cams.home.arpa. IP addresses and localhost
+    /// are always answered; any other `Host` gets 403, so another site's
+    /// page cannot read the receiver by DNS rebinding.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub web_host: Vec<String>,
     /// Most web viewers at once (pages and MJPEG clients); one more is
     /// answered 503.
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]

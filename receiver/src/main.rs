@@ -28,6 +28,7 @@ use framewire_receiver::report::Registry;
 use framewire_receiver::server::{Server, TlsAcceptor};
 use framewire_receiver::view::WindowView;
 use framewire_receiver::web::WebServer;
+use framewire_receiver::web::host::HostNames;
 use framewire_receiver::web::routes::Site;
 use framewire_receiver::web::viewers::Viewers;
 
@@ -126,6 +127,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             token: access.token.clone(),
             gate: server.gate(),
             secure: tls.is_some(),
+            hosts: HostNames::new(&args.web_host),
             stop: stop.clone(),
         };
         // Without the `tls` feature the acceptor cannot exist: unreachable.

@@ -8,7 +8,10 @@
 //! cannot make it send (SameSite=Strict; Secure under `--tls`). The cookie
 //! holds the token hex-encoded, so any token fits in a cookie value. Tokens
 //! are compared in constant time; the caller slows down wrong ones through
-//! the same gate as senders' wrong tokens.
+//! the same gate as senders' wrong tokens. A request is one guess: one that
+//! carries two different candidates (a bearer and a query parameter, two
+//! cookies, repeated `token=` fields) is wrong whatever they are, so that
+//! the gate's delay is paid per candidate.
 
 use framewire_proto::auth::tokens_match;
 use hyper::HeaderMap;
@@ -78,15 +81,20 @@ pub fn check_form(token: Option<&str>, body: &[u8]) -> Verdict {
     verdict_of(token, given)
 }
 
-fn verdict_of(token: &str, presented: impl Iterator<Item = String>) -> Verdict {
-    let mut verdict = Verdict::Missing;
-    for given in presented {
-        if tokens_match(token, &given) {
-            return Verdict::Passed;
-        }
-        verdict = Verdict::Wrong;
+/// The verdict on the candidates a request presented: the same one any
+/// number of times is one guess; two different ones are wrong, unchecked.
+fn verdict_of(token: &str, mut presented: impl Iterator<Item = String>) -> Verdict {
+    let Some(given) = presented.next() else {
+        return Verdict::Missing;
+    };
+    if presented.any(|other| other != given) {
+        return Verdict::Wrong;
     }
-    verdict
+    if tokens_match(token, &given) {
+        Verdict::Passed
+    } else {
+        Verdict::Wrong
+    }
 }
 
 /// The `Set-Cookie` value that keeps `token` in the browser.
@@ -142,6 +150,29 @@ mod tests {
         assert_eq!(check_form(token, b"token=s3cret%3B+%3Dx"), Verdict::Passed);
         assert_eq!(check_form(token, b"token="), Verdict::Wrong);
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
+    }
+
+    #[test]
+    fn a_request_with_several_different_candidates_is_one_wrong_guess() {
+        let token = Some("right");
+        let none = HeaderMap::new();
+        assert_eq!(
+            check(token, &none, Some("token=a&token=b&token=right")),
+            Verdict::Wrong
+        );
+        assert_eq!(
+            check(token, &none, Some("token=right&token=right")),
+            Verdict::Passed
+        );
+        let bearers = headers(&[
+            (AUTHORIZATION, "Bearer wrong"),
+            (AUTHORIZATION, "Bearer right"),
+        ]);
+        assert_eq!(check(token, &bearers, None), Verdict::Wrong);
+        let bearer = headers(&[(AUTHORIZATION, "Bearer right")]);
+        assert_eq!(check(token, &bearer, Some("token=x")), Verdict::Wrong);
+        assert_eq!(check(token, &bearer, Some("token=right")), Verdict::Passed);
+        assert_eq!(check_form(token, b"token=a&token=right"), Verdict::Wrong);
         assert!(cookie("t", true).ends_with("; Secure"));
     }
 }

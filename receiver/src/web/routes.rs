@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -26,9 +27,11 @@ use smol_hyper::rt::FuturesIo;
 use crate::admission::Gate;
 use crate::budget::MemoryBudget;
 use crate::report::Registry;
-use crate::server::Socket;
+use crate::server::{Socket, within};
+use crate::tasks;
 use crate::web::auth::{self, Verdict};
 use crate::web::figures::{ReceiverFigures, prometheus, streams_json};
+use crate::web::host::HostNames;
 use crate::web::stall::StallGuard;
 use crate::web::streams::find;
 use crate::web::viewers::Viewers;
@@ -42,6 +45,9 @@ const SEQUENCE_HEADER: header::HeaderName = header::HeaderName::from_static("x-f
 
 /// The largest login form accepted.
 const MAX_FORM_BYTES: usize = 4096;
+/// The longest a login form's body may take to arrive after its head: a
+/// body that never comes holds no place for longer.
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
@@ -57,6 +63,8 @@ pub struct Site {
     pub gate: Arc<Gate>,
     /// Served over TLS: the cookie is marked Secure.
     pub secure: bool,
+    /// The `Host` names answered besides addresses and `localhost`.
+    pub hosts: HostNames,
     pub stop: StopSignal,
 }
 
@@ -69,6 +77,18 @@ impl Site {
     ) -> Result<Response<Body>, Infallible> {
         let path = request.uri().path().to_owned();
         let method = request.method().clone();
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .map(|v| v.to_str().unwrap_or(""));
+        if !self.hosts.allows(host) {
+            return Ok(whole(
+                StatusCode::FORBIDDEN,
+                "text/plain",
+                "this receiver answers to its address or localhost; name other host names \
+                 with --web-host\n",
+            ));
+        }
         let response = match (&method, path.as_str()) {
             (&Method::GET | &Method::HEAD, "/app.js") => {
                 whole(StatusCode::OK, "text/javascript", SCRIPT)
@@ -190,7 +210,7 @@ impl Site {
         let accept = derive_accept_key(key.as_bytes());
         let upgrade = hyper::upgrade::on(&mut request);
         let (registry, stop) = (self.registry.clone(), self.stop.clone());
-        smol::spawn(async move {
+        tasks::spawn(async move {
             let session = async {
                 let upgraded = match upgrade.await {
                     Ok(upgraded) => upgraded,
@@ -224,16 +244,30 @@ impl Site {
 
     /// `POST /login`: the form's token, kept in a cookie when right.
     async fn login(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        let form = match Limited::new(request.into_body(), MAX_FORM_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
+        let body = within(
+            BODY_TIMEOUT,
+            Limited::new(request.into_body(), MAX_FORM_BYTES).collect(),
+        )
+        .await;
+        let form = match body {
+            Some(Ok(collected)) => collected.to_bytes(),
+            Some(Err(_)) => {
                 return whole(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "text/plain",
                     "form too large\n",
+                );
+            }
+            None => {
+                self.gate.refused(
+                    peer.ip(),
+                    &peer.to_string(),
+                    "no complete login form within the body deadline (web)",
+                );
+                return whole(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "text/plain",
+                    "the form did not arrive in time\n",
                 );
             }
         };
@@ -273,7 +307,7 @@ impl Site {
 
     /// Waits as long as the gate makes a wrong token from `peer` wait.
     async fn slow_down(&self, peer: SocketAddr) {
-        let wait = self.gate.wrong_token(peer.ip());
+        let wait = self.gate.penalise(peer.ip());
         self.gate.refused(
             peer.ip(),
             &peer.to_string(),
