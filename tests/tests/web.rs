@@ -905,6 +905,16 @@ fn a_viewer_that_stops_reading_gives_its_place_back() {
         "GET /streams/porch.mjpg HTTP/1.1\r\nHost: {address}\r\n\r\n"
     )
     .unwrap();
+    // Counted first: its request is answered on another task, which may
+    // come after this test's next request.
+    let counted = Instant::now();
+    while receiver_metric(&url, "framewire_viewers") < 1.0 {
+        assert!(
+            counted.elapsed() < Duration::from_secs(20),
+            "the viewer was never counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // It never reads: the socket's buffers fill, then the receiver's write
     // makes no progress and, after its bound, the receiver closes it.
     let closed_after = until_no_viewers(&url, Duration::from_secs(90))
