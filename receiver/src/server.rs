@@ -382,7 +382,7 @@ impl Server {
         let mut read_before = 0;
         let mut first = Some(first);
         let ending = loop {
-            let frame = match first.take() {
+            let mut frame = match first.take() {
                 Some(frame) => frame,
                 None => {
                     // A socket that always has a message ready would never
@@ -405,7 +405,6 @@ impl Server {
             };
             let arrived_us = unix_time_us();
             let read = reader.bytes_read();
-            let mut frame = frame;
             unpin_image(&mut frame, read - read_before);
             read_before = read;
             stream.note_bytes(read);

@@ -191,6 +191,29 @@ fn a_hostile_receiver_cannot_stall_flood_or_kill_the_sender() {
     assert!(stopped_in < Duration::from_secs(2), "{stopped_in:?}");
 }
 
+/// A healthy stream into `receiver` (640x480 at 30 fps, one quality),
+/// settled for 2 s: its sender, and the mark in the receiver's log from
+/// which its seconds are measured ([`decoded_rates`]).
+fn start_healthy_stream(receiver: &Receiver) -> (Process, usize) {
+    let healthy = start_sender(
+        &receiver.address(),
+        &[
+            "--size",
+            "640x480",
+            "--fps",
+            "30",
+            "--name",
+            "healthy",
+            "--fixed-quality",
+        ],
+    );
+    receiver
+        .process
+        .wait_for_log("is 'healthy'", Duration::from_secs(40));
+    std::thread::sleep(Duration::from_secs(2));
+    (healthy, receiver.process.log_len())
+}
+
 /// One second's decoded rate of `name`'s stream from each of the
 /// receiver's progress lines from line `from` on.
 fn decoded_rates(receiver: &Receiver, name: &str, from: usize) -> Vec<f64> {
@@ -273,23 +296,7 @@ fn a_flooding_sender_does_not_freeze_the_other_streams() {
     for flood in [Flood::KeepAlives, Flood::TinyFrames, Flood::Renames] {
         let mut receiver =
             Receiver::start("attack-flood", "127.0.0.1:0", &["--stats-interval", "1"]);
-        let mut healthy = start_sender(
-            &receiver.address(),
-            &[
-                "--size",
-                "640x480",
-                "--fps",
-                "30",
-                "--name",
-                "healthy",
-                "--fixed-quality",
-            ],
-        );
-        receiver
-            .process
-            .wait_for_log("is 'healthy'", Duration::from_secs(40));
-        std::thread::sleep(Duration::from_secs(2));
-        let mark = receiver.process.log_len();
+        let (mut healthy, mark) = start_healthy_stream(&receiver);
         let log_before = log_bytes(&receiver.process);
         let stop = Arc::new(AtomicBool::new(false));
         let peer = flooding_peer(receiver.address, flood, stop.clone());
@@ -448,19 +455,22 @@ fn http_status(address: SocketAddr, request: &str) -> u16 {
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     socket.write_all(request.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\r\n") {
-        match std::io::Read::read(&mut socket, &mut byte) {
-            Ok(1) => answer.push(byte[0]),
-            _ => break,
-        }
-    }
-    let line = String::from_utf8_lossy(&answer);
-    line.split_whitespace()
+    let head = read_head(&mut socket);
+    head.split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {line:?}"))
+        .unwrap_or_else(|| panic!("no status line: {head:?}"))
+}
+
+/// An HTTP answer's head, read byte by byte so that nothing after it is
+/// taken from the socket (up to where the peer stopped, if it did).
+fn read_head(socket: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && std::io::Read::read(socket, &mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
 
 fn web_address(receiver: &Receiver) -> SocketAddr {
@@ -567,14 +577,9 @@ fn open_web_socket(address: SocketAddr) -> Option<TcpStream> {
             .as_bytes(),
         )
         .ok()?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n")
-        && std::io::Read::read(&mut socket, &mut byte).unwrap_or(0) == 1
-    {
-        head.push(byte[0]);
-    }
-    head.starts_with(b"HTTP/1.1 101").then_some(socket)
+    read_head(&mut socket)
+        .starts_with("HTTP/1.1 101")
+        .then_some(socket)
 }
 
 /// Attacks 5 and 6: pages that send `{"show":null}` or pings back to back
@@ -596,23 +601,7 @@ fn flooding_and_pinging_pages_are_closed_and_the_stream_keeps_its_rate() {
         ],
     );
     let web = web_address(&receiver);
-    let mut healthy = start_sender(
-        &receiver.address(),
-        &[
-            "--size",
-            "640x480",
-            "--fps",
-            "30",
-            "--name",
-            "healthy",
-            "--fixed-quality",
-        ],
-    );
-    receiver
-        .process
-        .wait_for_log("is 'healthy'", Duration::from_secs(40));
-    std::thread::sleep(Duration::from_secs(2));
-    let mark = receiver.process.log_len();
+    let (mut healthy, mark) = start_healthy_stream(&receiver);
     let stop = Arc::new(AtomicBool::new(false));
     let pages: Vec<_> = (0..32)
         .map(|index| {

@@ -162,10 +162,7 @@ where
                     tile.awaiting_ack = None;
                     useful = message.show.is_none();
                 }
-                if !useful && !page_rate.allow(Instant::now()) {
-                    log::debug!(
-                        "web page sent messages faster than {PAGE_MESSAGE_RATE} a second; closing it"
-                    );
+                if !useful && over_rate(&mut page_rate) {
                     return;
                 }
                 if let Some(keys) = message.show {
@@ -176,16 +173,23 @@ where
             Wake::Page(Some(Ok(_))) => {
                 // Pings (answered by the library: one pong waits at most),
                 // pongs and binary messages count against the page's rate.
-                if !page_rate.allow(Instant::now()) {
-                    log::debug!(
-                        "web page sent messages faster than {PAGE_MESSAGE_RATE} a second; closing it"
-                    );
+                if over_rate(&mut page_rate) {
                     return;
                 }
             }
         }
         smol::future::yield_now().await;
     }
+}
+
+/// Takes a message from the page's rate: true, logged, when it is spent
+/// and the page is to be closed.
+fn over_rate(page_rate: &mut MessageRate) -> bool {
+    let over = !page_rate.allow(Instant::now());
+    if over {
+        log::debug!("web page sent messages faster than {PAGE_MESSAGE_RATE} a second; closing it");
+    }
+    over
 }
 
 /// Sends `message`, false if the page is gone or takes nothing for

@@ -436,10 +436,12 @@ pub struct FrameGate {
     slack: Duration,
 }
 
-/// The time between two pictures at `max_fps`, never more than one at
-/// [`MIN_FPS`] (an absurd rate cannot make an absurd duration).
-fn gap_at(max_fps: f64) -> Duration {
-    Duration::from_secs_f64(1.0 / max_fps.max(MIN_FPS))
+/// The time between two pictures at `max_fps` (`None`, zero or less: no
+/// limit), never more than one at [`MIN_FPS`] (an absurd rate cannot make
+/// an absurd duration).
+fn gap_at(max_fps: Option<f64>) -> Option<Duration> {
+    let max_fps = max_fps.filter(|fps| *fps > 0.0)?;
+    Some(Duration::from_secs_f64(1.0 / max_fps.max(MIN_FPS)))
 }
 
 impl FrameGate {
@@ -448,7 +450,7 @@ impl FrameGate {
     /// A picture up to 0.6 of a source interval early still counts as on time, so
     /// 20 of 30 fps are two of every three, not one of two.
     pub fn admit(&mut self, at: Instant, max_fps: Option<f64>, source_fps: f64) -> bool {
-        let Some(gap) = max_fps.filter(|fps| *fps > 0.0).map(gap_at) else {
+        let Some(gap) = gap_at(max_fps) else {
             self.next_due = None;
             return true;
         };
@@ -475,7 +477,7 @@ impl FrameGate {
     /// at once). A source that makes pictures on demand waits for it
     /// instead of making pictures only to leave them out.
     pub fn due(&self, max_fps: Option<f64>) -> Option<Instant> {
-        let due = self.due_at(gap_at(max_fps.filter(|fps| *fps > 0.0)?))?;
+        let due = self.due_at(gap_at(max_fps)?)?;
         Some(due.checked_sub(self.slack).unwrap_or(due))
     }
 }
