@@ -829,9 +829,14 @@ impl ApplicationHandler<Wake> for App {
             // focus (and `tend` looks again twice a second).
             WindowEvent::Focused(_) => self.note_window_visibility(None),
             WindowEvent::RedrawRequested => self.redraw(),
-            WindowEvent::KeyboardInput { event, .. }
-                if event.state == ElementState::Pressed && !event.repeat =>
-            {
+            // Not a held key's repeats, nor the presses winit makes up for
+            // keys already down when the window gains focus: a key pressed
+            // as focus arrives would otherwise toggle twice.
+            WindowEvent::KeyboardInput {
+                event,
+                is_synthetic: false,
+                ..
+            } if event.state == ElementState::Pressed && !event.repeat => {
                 if let Some(action) = action_of(&event.logical_key) {
                     self.press(action, event_loop);
                 }
