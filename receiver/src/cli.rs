@@ -13,7 +13,7 @@ use framewire_proto::band_pool::BandPool;
 use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 
 use crate::access::{Access, Network};
-use crate::admission::PendingLimits;
+use crate::admission::PENDING_LIMITS;
 use crate::budget::{DEFAULT_MAX_MEMORY, MemoryBudget};
 use crate::server::Limits;
 
@@ -139,7 +139,7 @@ impl Args {
             max_frame_bytes: self.max_frame_bytes,
             max_senders: self.max_senders,
             idle_timeout: Duration::from_secs_f64(self.idle_timeout),
-            pending: PendingLimits::default(),
+            pending: PENDING_LIMITS,
         }
     }
 

@@ -3,7 +3,8 @@
 //! measure them one by one.
 //!
 //! In the order a frame travels: [`access`] and [`admission`] decide who may
-//! connect and what a peer costs before it is admitted; [`server`] accepts
+//! connect and what a peer costs before it is admitted (the [`places`] it
+//! may hold meanwhile); [`server`] accepts
 //! senders and reads their frames into a [`stream`] each (its counters,
 //! lifecycle and the sender's [`clock`] offset, probed over the v2
 //! back-channel; [`capacity`] tells the sender the rate its decoder keeps
@@ -36,6 +37,7 @@ pub mod latency;
 pub mod liveness;
 pub mod pause;
 pub mod picture;
+pub mod places;
 pub mod progress;
 pub mod record;
 pub mod report;

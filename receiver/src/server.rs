@@ -51,12 +51,13 @@ pub type TlsAcceptor = futures_rustls::TlsAcceptor;
 pub type TlsAcceptor = std::convert::Infallible;
 
 use crate::access::Access;
-use crate::admission::{Gate, Pending, PendingLimits};
+use crate::admission::Gate;
 use crate::budget::MemoryBudget;
 use crate::capacity::{CHECK_INTERVAL, Change, DecodeCapacity};
 use crate::clock::Update;
 use crate::decode::{DecoderContext, Received};
 use crate::flood::{Flood, SenderRates};
+use crate::places::{Place, PlaceLimits};
 use crate::record::Recorder;
 use crate::report::{Registry, StreamGuard};
 use crate::stream::{Encoding, Stream, worth_a_log_line};
@@ -83,7 +84,7 @@ pub struct Limits {
     /// goes silent, or trickles a message byte by byte, is dropped after it.
     pub idle_timeout: Duration,
     /// Connections waiting to be admitted, in total and per address.
-    pub pending: PendingLimits,
+    pub pending: PlaceLimits,
 }
 
 impl Limits {
@@ -242,7 +243,7 @@ impl Server {
         }
     }
 
-    async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, pending: Pending) {
+    async fn serve(self: Arc<Self>, socket: TcpStream, peer: SocketAddr, pending: Place) {
         if let Err(error) = socket.set_nodelay(true) {
             log::debug!("TCP_NODELAY not set for {peer}: {error}");
         }

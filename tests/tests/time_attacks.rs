@@ -393,14 +393,7 @@ fn squatters_from_many_addresses_do_not_keep_a_sender_out() {
                     let mut opened = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         // Forget the sockets the receiver closed.
-                        held.retain(|socket| {
-                            let _ = socket.set_nonblocking(true);
-                            let mut byte = [0u8; 1];
-                            matches!(
-                                std::io::Read::read(&mut &*socket, &mut byte),
-                                Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock
-                            )
-                        });
+                        held.retain(still_open);
                         while held.len() < 8 {
                             match connect_from(from, to) {
                                 Ok(socket) => {
@@ -546,6 +539,103 @@ fn one_guess_per_request_and_only_known_hosts_are_answered() {
     for known in ["localhost", "cams.home.arpa:8080", "[::1]"] {
         assert_eq!(get("/api/streams?token=1234", known, ""), 200, "{known}");
     }
+}
+
+/// The status of `request`'s answer from `address`, `None` if the
+/// connection is refused or closed before one.
+fn try_http_status(address: SocketAddr, request: &str) -> Option<u16> {
+    let mut socket = TcpStream::connect(address).ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .ok()?;
+    socket.write_all(request.as_bytes()).ok()?;
+    read_head(&mut socket)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Whether the receiver has not closed `socket` (nothing to read yet).
+fn still_open(socket: &TcpStream) -> bool {
+    let _ = socket.set_nonblocking(true);
+    let mut byte = [0u8; 1];
+    matches!(
+        std::io::Read::read(&mut &*socket, &mut byte),
+        Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// Attack 7: from four addresses (127.0.0.2 on), half `POST /login`s whose
+/// body never comes and half request heads sent a byte a second, each
+/// address holding every connection it may and opening a new one whenever
+/// one is closed: a token holder's requests, from 127.0.0.1, are all
+/// answered, each within 2 s.
+#[test]
+fn silent_bodies_and_slow_heads_do_not_keep_a_token_holder_out() {
+    let receiver = Receiver::start(
+        "attack-web-places",
+        "127.0.0.1:0",
+        &["--http", "127.0.0.1:0", "--token", "right-token"],
+    );
+    let web = web_address(&receiver);
+    let stop = Arc::new(AtomicBool::new(false));
+    let squatters: Vec<_> = (0..4u8)
+        .map(|index| {
+            let (stop, from) = (stop.clone(), std::net::Ipv4Addr::new(127, 0, 0, 2 + index));
+            std::thread::spawn(move || {
+                let mut held: Vec<TcpStream> = Vec::new();
+                let mut opened = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    held.retain(still_open);
+                    while held.len() < 48 {
+                        let Ok(mut socket) = connect_from(from, web) else {
+                            break;
+                        };
+                        let start: &[u8] = if opened.is_multiple_of(2) {
+                            b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
+                        } else {
+                            b"GET /api/streams HTTP/1.1\r\n"
+                        };
+                        let _ = socket.write_all(start);
+                        held.push(socket);
+                        opened += 1;
+                    }
+                    // The slow heads go on, a byte at a time.
+                    for socket in &held {
+                        let _ = (&*socket).write(b"X");
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                opened
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let request = format!(
+        "GET /api/streams?token=right-token HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n"
+    );
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let status = try_http_status(web, &request);
+        answers.push((status, started.elapsed()));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened: u64 = squatters.into_iter().map(|s| s.join().unwrap()).sum();
+    let answered = answers
+        .iter()
+        .filter(|(status, _)| *status == Some(200))
+        .count();
+    let slowest = answers.iter().map(|(_, took)| *took).max().unwrap();
+    eprintln!(
+        "attack: 7 silent bodies and slow heads from 4 addresses ({opened} connections opened): \
+         the token holder got {answered} of {} answers, the slowest after {slowest:?}",
+        answers.len()
+    );
+    assert_eq!(answered, answers.len(), "{answers:?}");
+    assert!(slowest < Duration::from_secs(2), "{answers:?}");
 }
 
 /// A WebSocket client frame (masked, as a client's must be).

@@ -2,8 +2,12 @@
 //! other tools, and the figures, served over HTTP/1.1 (HTTPS with `--tls`)
 //! by hyper on smol.
 //!
-//! In the order a request travels: the accept loop checks `--allow` and a
-//! bound on open connections before reading a byte; hyper reads the request
+//! In the order a request travels: the accept loop checks `--allow` and
+//! takes one of the web's [`Places`] before reading a byte (bounded in
+//! total and per address; a connection keeps it while it lasts, and until
+//! a request of it has shown the token — any request, when none is set —
+//! a newcomer may take it when all are held, so slow heads and silent
+//! bodies cannot keep a token holder out); hyper reads the request
 //! head, within [`HEADER_TIMEOUT`] and [`MAX_REQUEST_HEAD`] (a slow-loris or
 //! oversized request is closed); [`routes`] answers it, checking its
 //! `Host` ([`host`]) and the token ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
@@ -35,6 +39,7 @@ use hyper::server::conn::http1;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 use crate::access::Access;
+use crate::places::{Place, PlaceLimits, Places};
 use crate::server::{TlsAcceptor, TlsFailure, start_tls};
 use crate::tasks;
 use routes::Site;
@@ -48,6 +53,10 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// Connections open at once beyond `--max-viewers`: room for short
 /// requests (figures, snapshots, the page itself) while viewers watch.
 const SPARE_CONNECTIONS: usize = 32;
+/// Connections one address may hold open at least (at most `--max-viewers`
+/// when that is more): a browser opens six, a video wall's MJPEG clients
+/// one per camera.
+const MIN_CONNECTIONS_PER_ADDRESS: usize = 16;
 
 /// The web server: its listener, its rules and the site it serves.
 pub struct WebServer {
@@ -55,17 +64,7 @@ pub struct WebServer {
     access: Access,
     tls: Option<TlsAcceptor>,
     site: Arc<Site>,
-    open: Arc<AtomicUsize>,
-    max_open: usize,
-}
-
-/// An open connection's place, given back on drop.
-struct Open(Arc<AtomicUsize>);
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+    places: Arc<Places>,
 }
 
 impl WebServer {
@@ -82,14 +81,16 @@ impl WebServer {
         tls: Option<TlsAcceptor>,
         site: Site,
     ) -> Self {
-        let max_open = site.viewers.limit() + SPARE_CONNECTIONS;
+        let places = Places::new(PlaceLimits {
+            total: site.viewers.limit() + SPARE_CONNECTIONS,
+            per_address: site.viewers.limit().max(MIN_CONNECTIONS_PER_ADDRESS),
+        });
         WebServer {
             listener,
             access,
             tls,
             site: Arc::new(site),
-            open: Arc::new(AtomicUsize::new(0)),
-            max_open,
+            places,
         }
     }
 
@@ -121,27 +122,27 @@ impl WebServer {
                 );
                 continue;
             }
-            if self.open.fetch_add(1, Ordering::AcqRel) >= self.max_open {
-                self.open.fetch_sub(1, Ordering::AcqRel);
-                let reason = format!(
-                    "{} web connections are open, the most allowed",
-                    self.max_open
-                );
-                gate.refused(peer.ip(), &peer.to_string(), &reason);
-                continue;
-            }
-            let open = Open(self.open.clone());
+            let place = match self.places.enter(peer.ip()) {
+                Ok(place) => Arc::new(place),
+                Err(full) => {
+                    gate.refused(peer.ip(), &peer.to_string(), &format!("{full} (web)"));
+                    continue;
+                }
+            };
             let server = self.clone();
             tasks::spawn(async move {
-                server.serve(socket, peer).or(stop_of(&server)).await;
-                drop(open);
+                server
+                    .serve(socket, peer, place.clone())
+                    .or(evicted(&place, peer))
+                    .or(stop_of(&server))
+                    .await;
             })
             .detach();
         }
     }
 
     /// One connection: TLS if asked, then HTTP/1.1 requests until it closes.
-    async fn serve(&self, socket: TcpStream, peer: SocketAddr) {
+    async fn serve(&self, socket: TcpStream, peer: SocketAddr, place: Arc<Place>) {
         let _ = socket.set_nodelay(true);
         let socket = match start_tls(self.tls.as_ref(), socket, HEADER_TIMEOUT).await {
             Ok(socket) => socket,
@@ -157,7 +158,7 @@ impl WebServer {
         let counted = served.clone();
         let service = hyper::service::service_fn(move |request| {
             counted.fetch_add(1, Ordering::Relaxed);
-            site.clone().respond(request, peer)
+            site.clone().respond(request, peer, place.clone())
         });
         let connection = http1::Builder::new()
             .timer(SmolTimer::new())
@@ -189,6 +190,14 @@ impl WebServer {
             .gate
             .refused(peer.ip(), &peer.to_string(), &refused);
     }
+}
+
+/// Ends when the connection's place has gone to a newer one.
+async fn evicted(place: &Place, peer: SocketAddr) {
+    place.evicted().await;
+    log::debug!(
+        "web connection from {peer} closed: every place was held and it had shown no token"
+    );
 }
 
 /// Ends when the receiver stops.

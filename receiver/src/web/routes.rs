@@ -26,6 +26,7 @@ use smol_hyper::rt::FuturesIo;
 
 use crate::admission::Gate;
 use crate::budget::MemoryBudget;
+use crate::places::Place;
 use crate::report::Registry;
 use crate::server::{Socket, within};
 use crate::tasks;
@@ -69,11 +70,13 @@ pub struct Site {
 }
 
 impl Site {
-    /// The response to `request` from `peer`.
+    /// The response to `request` from `peer`, whose connection holds
+    /// `place`: proved once a request has shown the token (or needs none).
     pub async fn respond(
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: SocketAddr,
+        place: Arc<Place>,
     ) -> Result<Response<Body>, Infallible> {
         let path = request.uri().path().to_owned();
         let method = request.method().clone();
@@ -96,13 +99,16 @@ impl Site {
             (&Method::GET | &Method::HEAD, "/style.css") => {
                 whole(StatusCode::OK, "text/css", STYLE)
             }
-            (&Method::POST, "/login") => self.login(request, peer).await,
+            (&Method::POST, "/login") => self.login(request, peer, &place).await,
             (&Method::GET | &Method::HEAD, _) => {
                 let verdict = auth::check(
                     self.token.as_deref(),
                     request.headers(),
                     request.uri().query(),
                 );
+                if matches!(verdict, Verdict::Open | Verdict::Passed) {
+                    place.prove();
+                }
                 match verdict {
                     Verdict::Open => self.route(request, &path),
                     Verdict::Passed => self.remembered(self.route(request, &path), &path),
@@ -243,7 +249,12 @@ impl Site {
     }
 
     /// `POST /login`: the form's token, kept in a cookie when right.
-    async fn login(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn login(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        place: &Place,
+    ) -> Response<Body> {
         let body = within(
             BODY_TIMEOUT,
             Limited::new(request.into_body(), MAX_FORM_BYTES).collect(),
@@ -273,6 +284,7 @@ impl Site {
         };
         match auth::check_form(self.token.as_deref(), &form) {
             Verdict::Open | Verdict::Passed => {
+                place.prove();
                 let mut response = Response::new(empty());
                 *response.status_mut() = StatusCode::SEE_OTHER;
                 set(&mut response, header::LOCATION, "/");
