@@ -14,7 +14,8 @@
 //! single sample with the smallest bound is used.) A new sample whose
 //! interval cannot meet the estimate's (allowing generously for drift)
 //! means a clock was stepped on one side: the estimate starts again from
-//! it. It does no I/O; the connection feeds it and the stream holds it.
+//! it, with a burst of probes unless the last step was under a minute ago
+//! (a sender whose replies flip is probed at the steady rate). It does no I/O; the connection feeds it and the stream holds it.
 
 use std::collections::VecDeque;
 
@@ -26,6 +27,10 @@ pub const BURST_PROBES: u32 = 8;
 pub const BURST_GAP_US: u64 = 50_000;
 /// Probes after the burst: enough to follow drift and catch a step soon.
 pub const STEADY_GAP_US: u64 = 2_000_000;
+/// A step within this long of the last one brings no burst: a clock that
+/// steps back and forth (or a sender whose replies flip) is followed at
+/// the steady rate, not probed 20 times a second.
+const QUIET_AFTER_STEP_US: u64 = 60_000_000;
 /// Samples older than this are forgotten.
 const WINDOW_US: u64 = 60_000_000;
 /// Most samples kept (a minute of steady probes and a burst).
@@ -119,6 +124,7 @@ pub struct ClockSync {
     outstanding: VecDeque<u64>,
     probes_since_restart: u32,
     restarts: u64,
+    last_restart_us: Option<u64>,
 }
 
 impl ClockSync {
@@ -163,8 +169,12 @@ impl ClockSync {
         };
         if update == Update::Restarted {
             self.samples.clear();
-            self.probes_since_restart = 0;
+            let stepping = self
+                .last_restart_us
+                .is_some_and(|last| t4_us.saturating_sub(last) < QUIET_AFTER_STEP_US);
+            self.probes_since_restart = if stepping { BURST_PROBES } else { 0 };
             self.restarts += 1;
+            self.last_restart_us = Some(t4_us);
         }
         while self.samples.len() >= MAX_SAMPLES
             || self
@@ -338,6 +348,31 @@ mod tests {
         assert_eq!(
             probe(&mut sync, t1 + 50_000, 3_001_500, 100, 100),
             Update::Refined
+        );
+    }
+
+    #[test]
+    fn a_clock_that_keeps_stepping_is_probed_at_the_steady_rate() {
+        let mut sync = ClockSync::default();
+        let mut gaps = Vec::new();
+        let mut t1 = START;
+        for index in 0..40u64 {
+            let offset = if index % 2 == 0 {
+                10_000_000
+            } else {
+                -10_000_000
+            };
+            let gap = sync.probe_sent(t1);
+            let (reply, t4) = exchange(t1, offset, 100, 0, 100);
+            sync.reply(&reply, t4);
+            gaps.push(gap);
+            t1 += gap;
+        }
+        assert!(sync.restarts() >= 38, "{}", sync.restarts());
+        let bursts = gaps.iter().filter(|gap| **gap == BURST_GAP_US).count();
+        assert!(
+            bursts <= 2 * BURST_PROBES as usize,
+            "{bursts} probes 50 ms apart: {gaps:?}"
         );
     }
 

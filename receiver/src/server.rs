@@ -626,12 +626,13 @@ fn note_clock_reply(stream: &Stream, reply: &framewire_proto::ClockReply, arrive
             "stream {}: the sender's clock is {offset:+.1} ±{error:.1} ms from ours",
             stream.label()
         ),
-        Update::Restarted => log::warn!(
-            "stream {}: a clock was stepped; the sender's clock is now {offset:+.1} ±{error:.1} ms \
-             from ours, latency figures start again",
-            stream.label()
+        Update::Restarted if worth_a_log_line(stream.clock_restarts()) => log::warn!(
+            "stream {}: a clock was stepped ({} times so far); the sender's clock is now \
+             {offset:+.1} ±{error:.1} ms from ours, latency figures start again",
+            stream.label(),
+            stream.clock_restarts()
         ),
-        Update::Ignored | Update::Refined => {}
+        Update::Restarted | Update::Ignored | Update::Refined => {}
     }
 }
 
