@@ -10,9 +10,9 @@
 //! both binaries' pipelines share: the [`slot`] that joins stages without
 //! queueing, the [`shutdown`] signal, [`jpeg`] header helpers, the [`bands`] of
 //! a JPEG cut by its restart markers, the [`band_pool`] that works through
-//! them, the [`auth`] token, and the [`rate`] bounds on what a peer's
-//! messages may cost. It does no
-//! networking and no image coding itself.
+//! them, the [`auth`] token, the [`rate`] bounds on what a peer's
+//! messages may cost, and the few [`unsent`] bytes a socket may hold. It does no
+//! networking (beyond that socket option) and no image coding itself.
 
 pub mod auth;
 pub mod band_pool;
@@ -23,6 +23,7 @@ pub mod jpeg;
 pub mod rate;
 pub mod shutdown;
 pub mod slot;
+pub mod unsent;
 
 /// Types generated from `frame.proto` by prost at build time.
 pub mod pb {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use framewire_proto::codec::{FrameReader, write_control};
 use framewire_proto::{ClockProbe, Control, Frame, FullFrameRequest, RateLimit};
 use framewire_tests::bench::{cpu_time, number_before};
+use framewire_tests::web::receiver_metric;
 use framewire_tests::*;
 
 /// A receiver of the test's own: it reads a sender's frames and counts
@@ -751,6 +752,164 @@ fn flooding_and_pinging_pages_are_closed_and_the_stream_keeps_its_rate() {
         closed[0] >= 2,
         "the page sending show back to back was never closed"
     );
+}
+
+/// Attack 11 (places): 16 pages that never read and 16 MJPEG clients that
+/// read 4 KiB every 8 s hold all 32 viewer places beside a live stream;
+/// they are measured by the frames they do not take, so every place is
+/// given back within 30 s (10 s without a frame taken, plus what the
+/// kernel's buffers took first), and a new viewer gets in.
+#[test]
+fn idle_pages_and_trickling_mjpeg_clients_give_their_places_back() {
+    let receiver = Receiver::start(
+        "attack-idle-viewers",
+        "127.0.0.1:0",
+        &["--http", "127.0.0.1:0", "--max-viewers", "32"],
+    );
+    let web = web_address(&receiver);
+    let url = format!("http://{web}");
+    let (mut healthy, _) = start_healthy_stream(&receiver);
+    let stop = Arc::new(AtomicBool::new(false));
+    let idle_pages: Vec<TcpStream> = (0..16)
+        .map(|_| open_web_socket(web).expect("a viewer place for the page"))
+        .collect();
+    let tricklers: Vec<_> = (0..16)
+        .map(|_| {
+            let mut socket = TcpStream::connect(web).unwrap();
+            socket
+                .write_all(
+                    format!("GET /streams/healthy.mjpg HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes(),
+                )
+                .unwrap();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut buffer = vec![0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::io::Read::read(&mut socket, &mut buffer);
+                    for _ in 0..16 {
+                        if !stop.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let watching = || receiver_metric(&url, "framewire_viewers");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watching() < 32.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let started = Instant::now();
+    let mut held = watching();
+    eprintln!("attack: 11 idle viewers: {held} of 32 viewer places held");
+    while held > 0.0 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+        held = watching();
+    }
+    let all_back = started.elapsed();
+    let newcomer = open_web_socket(web).is_some();
+    stop.store(true, Ordering::Relaxed);
+    tricklers
+        .into_iter()
+        .for_each(|trickler| trickler.join().unwrap());
+    eprintln!(
+        "attack: 11 16 pages that never read and 16 MJPEG clients reading 4 KiB every 8 s: \
+         every place back after {all_back:?}, a new viewer let in: {newcomer}"
+    );
+    drop(idle_pages);
+    healthy.terminate();
+    assert_eq!(held, 0.0, "viewer places still held after {all_back:?}");
+    assert!(all_back < Duration::from_secs(30), "{all_back:?}");
+    assert!(newcomer, "a new viewer gets a place");
+}
+
+/// Attack 11 (clock): a v2 sender whose clock replies flip 10 s either
+/// way is followed at the steady probe rate, not every 50 ms, and its
+/// clock steps are logged a few times, not 20 times a second.
+#[test]
+fn a_sender_whose_clock_replies_flip_is_probed_and_logged_sparingly() {
+    let receiver = Receiver::start("attack-clock-flip", "127.0.0.1:0", &[]);
+    let socket = TcpStream::connect(receiver.address).unwrap();
+    let mut writer = socket.try_clone().unwrap();
+    writer
+        .write_all(&encoded(&Frame::hello("flip", None)))
+        .unwrap();
+    let tiny = tiny_jpeg();
+    let stop = Arc::new(AtomicBool::new(false));
+    let probes = Arc::new(AtomicU64::new(0));
+    // Frames at 10 a second, so the stream is live.
+    let frames = {
+        let (mut writer, stop) = (writer.try_clone().unwrap(), stop.clone());
+        std::thread::spawn(move || {
+            for sequence in 1.. {
+                let frame = Frame {
+                    image: tiny.clone().into(),
+                    sequence,
+                    stream_name: "flip".into(),
+                    capture_time_us: framewire_proto::unix_time_us(),
+                    ..Frame::default()
+                };
+                if stop.load(Ordering::Relaxed) || writer.write_all(&encoded(&frame)).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Every probe answered, 10 s ahead and behind in turn.
+    let answers = {
+        let (probes, stop) = (probes.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let Ok(socket) = smol::Async::new(socket) else {
+                return;
+            };
+            let mut reader = FrameReader::new(socket, 1 << 20);
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(Some(control)) = smol::block_on(reader.read_message::<Control>()) else {
+                    return;
+                };
+                let Some(probe) = control.clock_probe else {
+                    continue;
+                };
+                let count = probes.fetch_add(1, Ordering::Relaxed);
+                let offset: i64 = if count % 2 == 0 {
+                    10_000_000
+                } else {
+                    -10_000_000
+                };
+                let now = (framewire_proto::unix_time_us() as i64 + offset) as u64;
+                let reply = Frame {
+                    clock_reply: Some(framewire_proto::ClockReply {
+                        receiver_send_time_us: probe.receiver_send_time_us,
+                        sender_receive_time_us: now,
+                        sender_send_time_us: now,
+                    }),
+                    ..Frame::keep_alive("flip")
+                };
+                if writer.write_all(&encoded(&reply)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    receiver
+        .process
+        .wait_for_log("is 'flip'", Duration::from_secs(20));
+    let window = Duration::from_secs(10);
+    std::thread::sleep(window);
+    let probed = probes.load(Ordering::Relaxed);
+    let steps_logged = receiver.process.count_log("a clock was stepped");
+    stop.store(true, Ordering::Relaxed);
+    let _ = frames.join();
+    drop(receiver);
+    let _ = answers.join();
+    eprintln!(
+        "attack: 11 clock replies flipping 10 s either way: {probed} probes in {window:?}, \
+         {steps_logged} clock-step warnings"
+    );
+    assert!(probed <= 30, "{probed} probes in {window:?}");
+    assert!(steps_logged <= 6, "{steps_logged} warnings");
 }
 
 /// `frame` on the wire with an unknown length-delimited field of `padding`

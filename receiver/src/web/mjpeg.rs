@@ -8,7 +8,8 @@
 //! with the *next* frame would show every frame one frame late. The body is
 //! produced only as fast as the client reads it, and each part takes the
 //! newest frame then, so a slow client skips frames and holds one at most
-//! (charged to the memory budget while it is on its way).
+//! (charged to the memory budget while it is on its way). A client that
+//! takes no frame in 10 s is closed ([`Uptake`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use hyper::body::Frame;
 
 use crate::report::Registry;
 use crate::web::follow::Follower;
+use crate::web::uptake::Uptake;
 use crate::web::viewers::{InFlight, Viewer};
 
 pub const BOUNDARY: &str = "framewire-frame";
@@ -37,6 +39,7 @@ struct Parts {
     chunks: VecDeque<Bytes>,
     /// The charge of the frame on its way; replaced with the next one.
     _in_flight: Option<InFlight>,
+    uptake: Arc<Uptake>,
 }
 
 /// The body of `/streams/{key}.mjpg`, for as long as the client reads it.
@@ -44,6 +47,7 @@ pub fn body(
     registry: Arc<Registry>,
     key: String,
     viewer: Viewer,
+    uptake: Arc<Uptake>,
 ) -> impl Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + 'static {
     let parts = Parts {
         registry,
@@ -51,8 +55,12 @@ pub fn body(
         viewer,
         chunks: VecDeque::from([Bytes::from(format!("--{BOUNDARY}\r\n"))]),
         _in_flight: None,
+        uptake,
     };
     futures_lite::stream::unfold(parts, |mut parts| async move {
+        if parts.chunks.is_empty() {
+            parts.uptake.taken();
+        }
         while parts.chunks.is_empty() {
             let newest = parts.follower.next(&parts.registry).await;
             let Some(charge) = parts.viewer.charge_frame(newest.jpeg.len()) else {
@@ -71,6 +79,7 @@ pub fn body(
             parts
                 .chunks
                 .push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));
+            parts.uptake.handed();
         }
         let chunk = parts.chunks.pop_front()?;
         Some((Ok(Frame::data(chunk)), parts))

@@ -2,21 +2,24 @@
 //! other tools, and the figures, served over HTTP/1.1 (HTTPS with `--tls`)
 //! by hyper on smol.
 //!
-//! In the order a request travels: the accept loop checks `--allow` and
-//! takes one of the web's [`Places`] before reading a byte (bounded in
-//! total and per address; a connection keeps it while it lasts, and until
-//! a request of it has shown the token — any request, when none is set —
-//! a newcomer may take it when all are held, so slow heads and silent
-//! bodies cannot keep a token holder out); hyper reads the request
-//! head, within [`HEADER_TIMEOUT`] and [`MAX_REQUEST_HEAD`] (a slow-loris or
-//! oversized request is closed); [`routes`] answers it, checking its
-//! `Host` ([`host`]) and the token ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
+//! In the order a request travels: the accept loop checks `--allow` and takes
+//! one of the web's [`Places`] before reading a byte (bounded in total and
+//! per address; a connection keeps it while it lasts, and until a request of
+//! it has shown the token — any request, when none is set — a newcomer may
+//! take it when all are held, so slow heads and silent bodies cannot keep a
+//! token holder out); hyper reads the request head, within [`HEADER_TIMEOUT`]
+//! and [`MAX_REQUEST_HEAD`] (a slow-loris or oversized request is closed);
+//! [`routes`] answers it, checking its `Host` ([`host`]) and the token
+//! ([`auth`]); the page's WebSocket ([`socket`]) and MJPEG responses
 //! ([`mjpeg`]) then follow streams ([`follow`]) under their URL keys
 //! ([`streams`]) as [`viewers`], and [`figures`] makes `/api/streams` and
-//! `/metrics`. A connection that stops reading is closed ([`stall`]). The web side never decodes or encodes: it serves the newest
-//! JPEG each stream keeps.
+//! `/metrics`. A connection that stops reading is closed ([`stall`]), and so
+//! is a viewer that takes no frame in 10 s ([`uptake`]); [`client`] is what
+//! the routes know of a connection. The web side never decodes or encodes: it
+//! serves the newest JPEG each stream keeps.
 
 pub mod auth;
+pub mod client;
 pub mod figures;
 pub mod follow;
 pub mod host;
@@ -25,9 +28,9 @@ pub mod routes;
 pub mod socket;
 pub mod stall;
 pub mod streams;
+pub mod uptake;
 pub mod viewers;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -39,9 +42,11 @@ use hyper::server::conn::http1;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 use crate::access::Access;
-use crate::places::{Place, PlaceLimits, Places};
+use crate::places::{PlaceLimits, Places};
 use crate::server::{TlsAcceptor, TlsFailure, start_tls};
 use crate::tasks;
+use client::Client;
+use framewire_proto::unsent::limit_unsent_bytes;
 use routes::Site;
 use stall::StallGuard;
 
@@ -123,17 +128,23 @@ impl WebServer {
                 continue;
             }
             let place = match self.places.enter(peer.ip()) {
-                Ok(place) => Arc::new(place),
+                Ok(place) => place,
                 Err(full) => {
                     gate.refused(peer.ip(), &peer.to_string(), &format!("{full} (web)"));
                     continue;
                 }
             };
+            let client = Arc::new(Client {
+                peer,
+                place,
+                uptake: Arc::default(),
+            });
             let server = self.clone();
             tasks::spawn(async move {
                 server
-                    .serve(socket, peer, place.clone())
-                    .or(evicted(&place, peer))
+                    .serve(socket, client.clone())
+                    .or(evicted(&client))
+                    .or(overdue(&client))
                     .or(stop_of(&server))
                     .await;
             })
@@ -142,8 +153,12 @@ impl WebServer {
     }
 
     /// One connection: TLS if asked, then HTTP/1.1 requests until it closes.
-    async fn serve(&self, socket: TcpStream, peer: SocketAddr, place: Arc<Place>) {
+    async fn serve(&self, socket: TcpStream, client: Arc<Client>) {
+        let peer = client.peer;
         let _ = socket.set_nodelay(true);
+        if let Err(error) = limit_unsent_bytes(&socket) {
+            log::debug!("web connection from {peer}: TCP_NOTSENT_LOWAT not set: {error}");
+        }
         let socket = match start_tls(self.tls.as_ref(), socket, HEADER_TIMEOUT).await {
             Ok(socket) => socket,
             Err(TlsFailure::Failed(error)) => {
@@ -158,7 +173,7 @@ impl WebServer {
         let counted = served.clone();
         let service = hyper::service::service_fn(move |request| {
             counted.fetch_add(1, Ordering::Relaxed);
-            site.clone().respond(request, peer, place.clone())
+            site.clone().respond(request, client.clone())
         });
         let connection = http1::Builder::new()
             .timer(SmolTimer::new())
@@ -193,10 +208,21 @@ impl WebServer {
 }
 
 /// Ends when the connection's place has gone to a newer one.
-async fn evicted(place: &Place, peer: SocketAddr) {
-    place.evicted().await;
+async fn evicted(client: &Client) {
+    client.place.evicted().await;
     log::debug!(
-        "web connection from {peer} closed: every place was held and it had shown no token"
+        "web connection from {} closed: every place was held and it had shown no token",
+        client.peer
+    );
+}
+
+/// Ends when the connection has not taken a frame handed to it in time.
+async fn overdue(client: &Client) {
+    client.uptake.overdue().await;
+    log::debug!(
+        "web connection from {} closed: it took no frame in {} s",
+        client.peer,
+        stall::MAX_STALL.as_secs()
     );
 }
 

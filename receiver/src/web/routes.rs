@@ -31,6 +31,7 @@ use crate::report::Registry;
 use crate::server::{Socket, within};
 use crate::tasks;
 use crate::web::auth::{self, Verdict};
+use crate::web::client::Client;
 use crate::web::figures::{ReceiverFigures, prometheus, streams_json};
 use crate::web::host::HostNames;
 use crate::web::stall::StallGuard;
@@ -70,14 +71,14 @@ pub struct Site {
 }
 
 impl Site {
-    /// The response to `request` from `peer`, whose connection holds
-    /// `place`: proved once a request has shown the token (or needs none).
+    /// The response to `request` from `client`, whose place is proved
+    /// once a request has shown the token (or needs none).
     pub async fn respond(
         self: Arc<Self>,
         request: Request<Incoming>,
-        peer: SocketAddr,
-        place: Arc<Place>,
+        client: Arc<Client>,
     ) -> Result<Response<Body>, Infallible> {
+        let peer = client.peer;
         let path = request.uri().path().to_owned();
         let method = request.method().clone();
         let host = request
@@ -99,7 +100,7 @@ impl Site {
             (&Method::GET | &Method::HEAD, "/style.css") => {
                 whole(StatusCode::OK, "text/css", STYLE)
             }
-            (&Method::POST, "/login") => self.login(request, peer, &place).await,
+            (&Method::POST, "/login") => self.login(request, peer, &client.place).await,
             (&Method::GET | &Method::HEAD, _) => {
                 let verdict = auth::check(
                     self.token.as_deref(),
@@ -107,11 +108,11 @@ impl Site {
                     request.uri().query(),
                 );
                 if matches!(verdict, Verdict::Open | Verdict::Passed) {
-                    place.prove();
+                    client.place.prove();
                 }
                 match verdict {
-                    Verdict::Open => self.route(request, &path),
-                    Verdict::Passed => self.remembered(self.route(request, &path), &path),
+                    Verdict::Open => self.route(request, &path, &client),
+                    Verdict::Passed => self.remembered(self.route(request, &path, &client), &path),
                     Verdict::Missing => self.unauthorised(&path, ""),
                     Verdict::Wrong => {
                         self.slow_down(peer).await;
@@ -129,7 +130,7 @@ impl Site {
     }
 
     /// A request that has shown the token (or needs none).
-    fn route(&self, request: Request<Incoming>, path: &str) -> Response<Body> {
+    fn route(&self, request: Request<Incoming>, path: &str, client: &Client) -> Response<Body> {
         match path {
             "/" | "/index.html" => with_page_policy(whole(StatusCode::OK, "text/html", PAGE)),
             "/ws" => self.web_socket(request),
@@ -151,14 +152,14 @@ impl Site {
                 ),
             ),
             _ => match path.strip_prefix("/streams/") {
-                Some(file) => self.stream_file(file),
+                Some(file) => self.stream_file(file, client),
                 None => not_found(),
             },
         }
     }
 
     /// `/streams/{key}.jpg` (the newest frame) and `.mjpg` (all of them).
-    fn stream_file(&self, file: &str) -> Response<Body> {
+    fn stream_file(&self, file: &str, client: &Client) -> Response<Body> {
         if let Some(key) = file.strip_suffix(".jpg") {
             let Some(newest) = find(&self.registry, key).and_then(|stream| stream.newest()) else {
                 return not_found();
@@ -177,7 +178,12 @@ impl Site {
         let Some(viewer) = self.viewers.enter() else {
             return too_many_viewers(&self.viewers);
         };
-        let body = mjpeg::body(self.registry.clone(), key.to_owned(), viewer);
+        let body = mjpeg::body(
+            self.registry.clone(),
+            key.to_owned(),
+            viewer,
+            client.uptake.clone(),
+        );
         let mut response = Response::new(BodyExt::boxed_unsync(StreamBody::new(body)));
         set(&mut response, header::CONTENT_TYPE, &mjpeg::content_type());
         no_store(response)

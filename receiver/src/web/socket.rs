@@ -11,7 +11,13 @@
 //! frames, never a backlog, and nobody else waits for it. Each frame on its
 //! way is charged to the memory budget until it is acknowledged.
 //!
-//! An ack that frees a tile is what the page is for and costs it nothing;
+//! A page is measured by what it takes, not by bytes: one that has not
+//! acknowledged a frame, or answered the ping sent with the state (which a
+//! browser does by itself), within [`MAX_STALL`] is closed, so a page that
+//! reads nothing gives its viewer place back in seconds.
+//!
+//! An ack that frees a tile is what the page is for and costs it nothing,
+//! as does the answer to our ping;
 //! every other message from the page (a `show`, a ping, an ack of nothing)
 //! takes from a rate of [`PAGE_MESSAGE_RATE`] a second, and a page over it
 //! is closed: clicking through tiles or a browser's pings stay far below,
@@ -36,6 +42,7 @@ use crate::server::within;
 use crate::stream::Newest;
 use crate::web::figures::{StreamState, states};
 use crate::web::follow::Follower;
+use crate::web::stall::MAX_STALL;
 use crate::web::viewers::{InFlight, Viewer};
 
 /// How often the page gets every stream's state.
@@ -82,8 +89,15 @@ struct PageMessage {
 /// One tile of the page.
 struct Tile {
     follower: Follower,
-    /// A frame was sent and is not acknowledged yet; held for the budget.
-    awaiting_ack: Option<InFlight>,
+    /// A frame was sent, when, and is not acknowledged yet; its charge is
+    /// held for the budget.
+    awaiting_ack: Option<(InFlight, Instant)>,
+}
+
+/// The ping on its way to the page: its payload and when it left.
+struct PingOut {
+    payload: Vec<u8>,
+    sent: Instant,
 }
 
 /// What woke the session.
@@ -103,8 +117,25 @@ where
     let mut shown: Option<Vec<String>> = None;
     let mut state_due = Instant::now();
     let mut page_rate = MessageRate::new(PAGE_MESSAGE_RATE, PAGE_MESSAGE_BURST);
+    let mut ping_out: Option<PingOut> = None;
+    let mut pings_sent = 0u64;
     loop {
         if Instant::now() >= state_due {
+            if let Some(what) = not_taken(&tiles, ping_out.as_ref()) {
+                log::debug!("web page {what} in {} s; closing it", MAX_STALL.as_secs());
+                return;
+            }
+            if ping_out.is_none() {
+                pings_sent += 1;
+                let payload = pings_sent.to_be_bytes().to_vec();
+                if !send(&mut to_page, Message::Ping(payload.clone().into())).await {
+                    return;
+                }
+                ping_out = Some(PingOut {
+                    payload,
+                    sent: Instant::now(),
+                });
+            }
             let streams = states(&registry);
             tiles.retain(|tile| streams.iter().any(|s| s.key == tile.follower.key));
             for state in &streams {
@@ -142,7 +173,7 @@ where
                     continue; // over the budget: the page skips this frame
                 };
                 let tile = &mut tiles[index];
-                tile.awaiting_ack = Some(charge);
+                tile.awaiting_ack = Some((charge, Instant::now()));
                 let message = frame_message(&tile.follower.key, &newest);
                 if !send(&mut to_page, Message::Binary(message)).await {
                     return;
@@ -170,6 +201,13 @@ where
                 }
             }
             Wake::Page(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return,
+            Wake::Page(Some(Ok(Message::Pong(payload))))
+                if ping_out
+                    .as_ref()
+                    .is_some_and(|ping| ping.payload == payload.as_ref()) =>
+            {
+                ping_out = None; // the answer to our ping: free
+            }
             Wake::Page(Some(Ok(_))) => {
                 // Pings (answered by the library: one pong waits at most),
                 // pongs and binary messages count against the page's rate.
@@ -179,6 +217,24 @@ where
             }
         }
         smol::future::yield_now().await;
+    }
+}
+
+/// What the page did not take in time, if anything: a frame it was sent
+/// and did not acknowledge, or a ping it did not answer (a page that reads
+/// nothing answers none, whether or not it shows a tile).
+fn not_taken(tiles: &[Tile], ping_out: Option<&PingOut>) -> Option<&'static str> {
+    let late = |sent: Instant| sent.elapsed() >= MAX_STALL;
+    if tiles.iter().any(|tile| {
+        tile.awaiting_ack
+            .as_ref()
+            .is_some_and(|(_, sent)| late(*sent))
+    }) {
+        Some("acknowledged no frame sent to it")
+    } else if ping_out.is_some_and(|ping| late(ping.sent)) {
+        Some("answered no ping")
+    } else {
+        None
     }
 }
 

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use async_net::TcpStream;
 use framewire_proto::codec::write_frame;
 use framewire_proto::slot::SlotReceiver;
+use framewire_proto::unsent::limit_unsent_bytes;
 use framewire_proto::{ClockReply, Frame, unix_time_us};
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use smol::Timer;
@@ -394,32 +395,4 @@ enum Next {
     /// The slot's next frame, or `None` when the source has finished.
     Frame(Option<Frame>),
     KeepAlive,
-}
-
-/// Unsent bytes the kernel may hold before the socket stops taking more.
-const UNSENT_LIMIT: libc::c_int = 16 * 1024;
-
-/// Keeps at most about one frame waiting in the kernel on a slow link:
-/// TCP_NOTSENT_LOWAT makes the socket writable only while fewer than
-/// [`UNSENT_LIMIT`] bytes wait to be sent, so the next frame stays in the
-/// latest-frame slot, where a newer one can replace it, instead of queueing
-/// behind megabytes of old ones in the send buffer. Bytes in flight (sent,
-/// not yet acknowledged) do not count, so fast links keep their speed.
-fn limit_unsent_bytes(stream: &TcpStream) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a valid socket and a c_int option value.
-    let result = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
-            (&UNSENT_LIMIT as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
