@@ -7,18 +7,18 @@
 //! that finishes without it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use framewire_proto::shutdown::StopSignal;
 
 use crate::record::Recorder;
 use crate::report::Registry;
-use crate::snapshot;
+use crate::snapshot::{self, LastPicture};
 
 /// How long the exit waits for the streams' connections to close and their
 /// decoders to decode the frames they still hold (a frame takes
@@ -28,6 +28,11 @@ const STREAMS_END_GRACE: Duration = Duration::from_millis(1500);
 /// How long the exit waits for recordings to be closed on disk (a stuck
 /// disk gets no more: the report is still written).
 const RECORDINGS_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long, from the start of the exit, last pictures are made into PNG
+/// files; the rest are written as the JPEG received, so the exit stays
+/// within 3 s whatever the pictures' number and size.
+const LAST_PICTURES_BY: Duration = Duration::from_millis(2000);
 
 /// How long the window may take to close once the receiver is asked to stop.
 const WINDOW_CLOSE_GRACE: Duration = Duration::from_secs(3);
@@ -105,6 +110,7 @@ impl Shutdown {
             return Ok(());
         }
         *finished = true;
+        let started = Instant::now();
         if let Some(mut sender) = self
             .demo_sender
             .lock()
@@ -124,17 +130,7 @@ impl Shutdown {
             recorder.finish(RECORDINGS_CLOSE_GRACE);
         }
         if let Some(directory) = &self.snapshot_dir {
-            for stream in self.registry.all() {
-                match snapshot::save_last_picture(directory, &stream) {
-                    Ok(Some(path)) => log::info!(
-                        "saved the last picture of '{}' to {}",
-                        stream.name(),
-                        path.display()
-                    ),
-                    Ok(None) => {}
-                    Err(error) => log::warn!("{error:#}"),
-                }
-            }
+            self.save_last_pictures(directory, started + LAST_PICTURES_BY);
         }
         let report = self.registry.report();
         print!("{report}");
@@ -144,5 +140,39 @@ impl Shutdown {
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
         }
         Ok(())
+    }
+
+    /// Saves each stream's last picture, as PNG while `deadline` allows and
+    /// as received after it, and says what became of them.
+    fn save_last_pictures(&self, directory: &Path, deadline: Instant) {
+        let streams = self.registry.all();
+        let outcomes = snapshot::save_last_pictures(directory, &streams, deadline);
+        let mut as_received = 0;
+        for (stream, outcome) in streams.iter().zip(outcomes) {
+            match outcome {
+                LastPicture::Saved(path) => log::info!(
+                    "saved the last picture of '{}' to {}",
+                    stream.name(),
+                    path.display()
+                ),
+                LastPicture::SavedAsReceived(path) => {
+                    as_received += 1;
+                    log::info!(
+                        "saved the last picture of '{}' to {} (as received: no time was left \
+                         to make a PNG)",
+                        stream.name(),
+                        path.display()
+                    );
+                }
+                LastPicture::None => {}
+                LastPicture::Failed(error) => log::warn!("{error:#}"),
+            }
+        }
+        if as_received > 0 {
+            log::warn!(
+                "the last pictures of {as_received} streams were saved as the JPEG received: \
+                 the exit makes PNG files for {LAST_PICTURES_BY:?} at most"
+            );
+        }
     }
 }

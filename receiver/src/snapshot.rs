@@ -3,13 +3,20 @@
 //! With `--snapshot-dir`, each stream keeps the newest JPEG that decoded
 //! (compressed, charged to the memory budget: a closed stream holds no
 //! decoded pixels), and on exit each one is decoded again and written to
-//! `DIR/stream-<id>-<name>.png`. The window's S key saves what a tile shows
+//! `DIR/stream-<id>-<name>.png`, on a thread per core, for as long as the
+//! exit's deadline allows (an 8K picture takes a few hundred milliseconds:
+//! dozens would hold the exit up for seconds); the ones left then are
+//! written as the JPEG received, `DIR/stream-<id>-<name>.jpg`. The window's
+//! S key saves what a tile shows
 //! to `DIR/<name>-<UTC time>.png`. This module only writes files; it does
 //! not decide when.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 use anyhow::Context;
 
@@ -52,10 +59,85 @@ fn write_png_to(file: File, path: &Path, picture: &Picture) -> anyhow::Result<()
     Ok(())
 }
 
-/// Writes the last picture of `stream` into `directory`; returns the path,
-/// or None when the stream never decoded a picture. The kept JPEG is let go
-/// once saved.
-pub fn save_last_picture(directory: &Path, stream: &Stream) -> anyhow::Result<Option<PathBuf>> {
+/// What became of one stream's last picture on exit.
+pub enum LastPicture {
+    /// Decoded and written as PNG.
+    Saved(PathBuf),
+    /// The exit's deadline came first: the JPEG as received was written.
+    SavedAsReceived(PathBuf),
+    /// The stream never decoded a picture.
+    None,
+    Failed(anyhow::Error),
+}
+
+/// Saves the last picture of each of `streams` into `directory` as PNG, on
+/// a thread per core, for as long as `deadline` allows; the pictures not
+/// saved by then are written as the JPEG received (a file write), and the
+/// PNG files still being written are let go (each is written under a
+/// temporary name first, so none is left half written under its own).
+/// Returns what became of each, in the order of `streams`.
+pub fn save_last_pictures(
+    directory: &Path,
+    streams: &[Arc<Stream>],
+    deadline: Instant,
+) -> Vec<LastPicture> {
+    if let Err(error) = std::fs::create_dir_all(directory) {
+        return streams
+            .iter()
+            .map(|_| {
+                LastPicture::Failed(anyhow::anyhow!(
+                    "cannot create {}: {error}",
+                    directory.display()
+                ))
+            })
+            .collect();
+    }
+    let queue = Arc::new(Mutex::new((0..streams.len()).collect::<VecDeque<usize>>()));
+    let (done, finished) = mpsc::channel();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .min(streams.len());
+    for _ in 0..workers {
+        let (queue, done, streams, directory) = (
+            queue.clone(),
+            done.clone(),
+            streams.to_vec(),
+            directory.to_owned(),
+        );
+        std::thread::spawn(move || {
+            while let Some(index) = queue.lock().ok().and_then(|mut queue| queue.pop_front()) {
+                let outcome = match save_as_png(&directory, &streams[index]) {
+                    Ok(Some(path)) => LastPicture::Saved(path),
+                    Ok(None) => LastPicture::None,
+                    Err(error) => LastPicture::Failed(error),
+                };
+                if done.send((index, outcome)).is_err() {
+                    return; // the exit went on without it
+                }
+            }
+        });
+    }
+    drop(done);
+    let mut outcomes: Vec<Option<LastPicture>> = streams.iter().map(|_| None).collect();
+    while let Ok((index, outcome)) =
+        finished.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    {
+        outcomes[index] = Some(outcome);
+    }
+    // No worker begins another picture from now on.
+    if let Ok(mut queue) = queue.lock() {
+        queue.clear();
+    }
+    outcomes
+        .into_iter()
+        .zip(streams)
+        .map(|(outcome, stream)| outcome.unwrap_or_else(|| save_as_received(directory, stream)))
+        .collect()
+}
+
+/// Decodes the last picture of `stream` and writes it into `directory` as
+/// PNG; returns the path, or None when the stream never decoded a picture.
+fn save_as_png(directory: &Path, stream: &Stream) -> anyhow::Result<Option<PathBuf>> {
     let Some(newest) = stream.newest() else {
         return Ok(None);
     };
@@ -67,17 +149,40 @@ pub fn save_last_picture(directory: &Path, stream: &Stream) -> anyhow::Result<Op
         height,
         pixels: Pixels::Rgba(rgba),
     };
-    std::fs::create_dir_all(directory)
-        .with_context(|| format!("cannot create {}", directory.display()))?;
-    let path = directory.join(file_name(stream.id(), &stream.name()));
-    write_png(&path, &picture)?;
-    stream.forget_newest();
+    let (path, partial) = png_paths(directory, stream);
+    write_png(&partial, &picture)?;
+    std::fs::rename(&partial, &path)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
     Ok(Some(path))
 }
 
-/// `stream-<id>-<name>.png`, safe whatever the sender calls itself.
-fn file_name(id: u64, name: &str) -> String {
-    format!("stream-{id}-{}.png", safe_stem(name))
+/// Where the PNG of `stream`'s last picture goes, and where it is written
+/// first.
+fn png_paths(directory: &Path, stream: &Stream) -> (PathBuf, PathBuf) {
+    let path = directory.join(file_name(stream.id(), &stream.name(), "png"));
+    let partial = path.with_extension("png.partial");
+    (path, partial)
+}
+
+/// Writes the JPEG `stream` last decoded into `directory` as received, and
+/// removes its PNG begun but not finished, if any.
+fn save_as_received(directory: &Path, stream: &Stream) -> LastPicture {
+    let _ = std::fs::remove_file(png_paths(directory, stream).1);
+    let Some(newest) = stream.newest() else {
+        return LastPicture::None;
+    };
+    let path = directory.join(file_name(stream.id(), &stream.name(), "jpg"));
+    match std::fs::write(&path, &newest.jpeg) {
+        Ok(()) => LastPicture::SavedAsReceived(path),
+        Err(error) => {
+            LastPicture::Failed(anyhow::anyhow!("cannot write {}: {error}", path.display()))
+        }
+    }
+}
+
+/// `stream-<id>-<name>.<extension>`, safe whatever the sender calls itself.
+fn file_name(id: u64, name: &str, extension: &str) -> String {
+    format!("stream-{id}-{}.{extension}", safe_stem(name))
 }
 
 #[cfg(test)]
@@ -86,13 +191,13 @@ mod tests {
 
     #[test]
     fn file_names_are_safe_whatever_the_sender_calls_itself() {
-        assert_eq!(file_name(3, "porch"), "stream-3-porch.png");
+        assert_eq!(file_name(3, "porch", "png"), "stream-3-porch.png");
         assert_eq!(
-            file_name(0, "../../etc/passwd"),
+            file_name(0, "../../etc/passwd", "png"),
             "stream-0-______etc_passwd.png"
         );
         assert_eq!(
-            file_name(1, "127.0.0.1:5000"),
+            file_name(1, "127.0.0.1:5000", "png"),
             "stream-1-127_0_0_1_5000.png"
         );
     }

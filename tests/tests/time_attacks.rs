@@ -912,6 +912,128 @@ fn a_sender_whose_clock_replies_flip_is_probed_and_logged_sparingly() {
     assert!(steps_logged <= 6, "{steps_logged} warnings");
 }
 
+/// An 8K JPEG of a picture with detail (a gradient with noise), as a
+/// camera would send.
+fn jpeg_8k() -> Vec<u8> {
+    let (width, height) = (7680usize, 4320usize);
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    compress.set_size(width, height);
+    compress.set_quality(80.0);
+    let mut seed = 1u32;
+    let pixels: Vec<u8> = (0..width * height * 3)
+        .map(|index| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((index / 3 % width * 255 / width) as u32 + (seed >> 28)) as u8
+        })
+        .collect();
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&pixels).unwrap();
+    started.finish().unwrap()
+}
+
+/// Attack 11 (exit): 32 streams that each keep an 8K picture for
+/// `--snapshot-dir`: SIGTERM ends the receiver within 3 s, with its
+/// report, every picture saved: as PNG while there is time, as the JPEG
+/// received after that.
+#[test]
+fn exit_takes_under_3_s_with_32_kept_8k_pictures() {
+    let mut receiver = Receiver::start(
+        "attack-exit-8k",
+        "127.0.0.1:0",
+        &[
+            "--max-memory",
+            "8192",
+            "--max-senders",
+            "32",
+            "--http",
+            "127.0.0.1:0",
+        ],
+    );
+    let snapshots = receiver.dir.join("snapshots");
+    let web = web_address(&receiver);
+    let jpeg = jpeg_8k();
+    let decoded = || {
+        let document = framewire_tests::web::get_json(&format!("http://{web}/api/streams"));
+        let streams = document["streams"].as_array().cloned().unwrap_or_default();
+        streams
+            .iter()
+            .filter(|stream| stream["frames_decoded"].as_u64() >= Some(1))
+            .count()
+    };
+    // One stream after the other, so that no picture is refused for the
+    // memory 32 decoders would take at once; each then keeps its
+    // connection with a keep-alive a second, as a sender does.
+    let senders = Arc::new(std::sync::Mutex::new(Vec::<(TcpStream, Vec<u8>)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let keep_alives = {
+        let (senders, stop) = (senders.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for (socket, keep_alive) in senders.lock().unwrap().iter_mut() {
+                    let _ = socket.write_all(keep_alive);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    for index in 0..32 {
+        let name = format!("cam{index}");
+        let mut socket = TcpStream::connect(receiver.address).unwrap();
+        let frame = Frame {
+            image: jpeg.clone().into(),
+            sequence: 1,
+            stream_name: name.clone(),
+            ..Frame::default()
+        };
+        socket.write_all(&encoded(&frame)).unwrap();
+        senders
+            .lock()
+            .unwrap()
+            .push((socket, encoded(&Frame::keep_alive(&name))));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while decoded() <= index && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(
+        decoded(),
+        32,
+        "every 8K picture decoded ({} B):\n{}",
+        jpeg.len(),
+        receiver.process.log_text()
+    );
+    let signalled = Instant::now();
+    let status = receiver.process.terminate();
+    let took = signalled.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    keep_alives.join().unwrap();
+    let saved = |extension: &str| {
+        std::fs::read_dir(&snapshots)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| entry.path().extension().is_some_and(|e| e == extension))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let (png, jpg) = (saved("png"), saved("jpg"));
+    eprintln!(
+        "attack: 11 exit with 32 kept 8K pictures: {took:?}; {png} saved as PNG, {jpg} as \
+         received"
+    );
+    assert!(status.success(), "{}", receiver.process.log_text());
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(
+        png + jpg,
+        32,
+        "every last picture saved, one way or the other"
+    );
+    assert!(png >= 1, "{}", receiver.process.log_text());
+    let report = receiver.report();
+    assert!(field(&report, "frames_received") >= 32, "{report}");
+}
+
 /// `frame` on the wire with an unknown length-delimited field of `padding`
 /// bytes appended (field 1000: no version of the schema has it).
 fn padded(frame: &Frame, padding: usize) -> Vec<u8> {
