@@ -912,10 +912,9 @@ fn a_sender_whose_clock_replies_flip_is_probed_and_logged_sparingly() {
     assert!(steps_logged <= 6, "{steps_logged} warnings");
 }
 
-/// An 8K JPEG of a picture with detail (a gradient with noise), as a
-/// camera would send.
-fn jpeg_8k() -> Vec<u8> {
-    let (width, height) = (7680usize, 4320usize);
+/// A JPEG of a picture with detail (a gradient with noise), as a camera
+/// would send.
+fn detailed_jpeg(width: usize, height: usize) -> Vec<u8> {
     let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
     compress.set_size(width, height);
     compress.set_quality(80.0);
@@ -951,7 +950,7 @@ fn exit_takes_under_3_s_with_32_kept_8k_pictures() {
     );
     let snapshots = receiver.dir.join("snapshots");
     let web = web_address(&receiver);
-    let jpeg = jpeg_8k();
+    let jpeg = detailed_jpeg(7680, 4320);
     let decoded = || {
         let document = framewire_tests::web::get_json(&format!("http://{web}/api/streams"));
         let streams = document["streams"].as_array().cloned().unwrap_or_default();
@@ -1032,6 +1031,74 @@ fn exit_takes_under_3_s_with_32_kept_8k_pictures() {
     assert!(png >= 1, "{}", receiver.process.log_text());
     let report = receiver.report();
     assert!(field(&report, "frames_received") >= 32, "{report}");
+}
+
+/// Attack 11 (heavy frames): 16 peers sending 4K frames at 30 a second
+/// under the default memory budget, beside a healthy 640x480 stream: the
+/// decoders serve streams in turn, so the healthy one keeps 25 fps in
+/// every second.
+#[test]
+fn sixteen_4k_streams_do_not_starve_a_light_one() {
+    let _alone = measuring_alone();
+    let mut receiver = Receiver::start(
+        "attack-heavy",
+        "127.0.0.1:0",
+        &["--stats-interval", "1", "--max-senders", "20"],
+    );
+    let (mut healthy, mark) = start_healthy_stream(&receiver);
+    // Camera-like content, encoded in bands as the sender does.
+    let jpeg = framewire_sender::encoder::JpegEncoder::new(80)
+        .with_slices(4)
+        .encode(framewire_tests::content::camera_like_picture(3840, 2160).into())
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let heavy: Vec<_> = (0..16)
+        .map(|index| {
+            let (stop, jpeg, address) = (stop.clone(), jpeg.clone(), receiver.address);
+            std::thread::spawn(move || {
+                let Ok(mut socket) = TcpStream::connect(address) else {
+                    return;
+                };
+                let started = Instant::now();
+                for sequence in 1u64.. {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let frame = Frame {
+                        image: jpeg.clone().into(),
+                        sequence,
+                        stream_name: format!("heavy{index}"),
+                        ..Frame::default()
+                    };
+                    if socket.write_all(&encoded(&frame)).is_err() {
+                        return;
+                    }
+                    let due = started + Duration::from_millis(sequence * 1000 / 30);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(12));
+    stop.store(true, Ordering::Relaxed);
+    heavy.into_iter().for_each(|peer| peer.join().unwrap());
+    let rates = decoded_rates(&receiver, "healthy", mark);
+    let heavy_rate: f64 = (0..16)
+        .map(|index| {
+            let rates = decoded_rates(&receiver, &format!("'heavy{index}'"), mark);
+            rates.iter().sum::<f64>() / rates.len().max(1) as f64
+        })
+        .sum();
+    let lowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "attack: 11 sixteen 4K streams at 30 fps ({} KB a frame): healthy stream {lowest:.1} \
+         fps in its worst second ({rates:?}); the 4K streams decoded {heavy_rate:.1} fps in all",
+        jpeg.len() / 1000
+    );
+    healthy.terminate();
+    receiver.stop();
+    assert!(rates.len() >= 8, "{rates:?}");
+    assert!(lowest >= 25.0, "{rates:?}");
 }
 
 /// `frame` on the wire with an unknown length-delimited field of `padding`
