@@ -1031,6 +1031,8 @@ fn exit_takes_under_3_s_with_32_kept_8k_pictures() {
     assert!(png >= 1, "{}", receiver.process.log_text());
     let report = receiver.report();
     assert!(field(&report, "frames_received") >= 32, "{report}");
+    // Some 200 MB of pictures: not left behind.
+    let _ = std::fs::remove_dir_all(&snapshots);
 }
 
 /// Attack 11 (heavy frames): 16 peers sending 4K frames at 30 a second
