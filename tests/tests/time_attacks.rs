@@ -936,6 +936,8 @@ fn detailed_jpeg(width: usize, height: usize) -> Vec<u8> {
 /// received after that.
 #[test]
 fn exit_takes_under_3_s_with_32_kept_8k_pictures() {
+    // 32 8K decodes: not beside a test that measures rates.
+    let _alone = measuring_alone();
     let mut receiver = Receiver::start(
         "attack-exit-8k",
         "127.0.0.1:0",
