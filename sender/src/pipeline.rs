@@ -301,6 +301,8 @@ impl Worker<'_> {
     fn run(&self, handoff: &Handoff, output: &SlotSender<Frame>) {
         let stats = self.stats;
         while let Some((raw, ticket)) = handoff.take() {
+            #[cfg(debug_assertions)]
+            fault_point(raw.sequence);
             let started = Instant::now();
             let (status, full_quality) = self.adaptation.for_next_picture();
             let encoded = self.encode(raw.picture, raw.sequence, status.rung);
@@ -389,4 +391,21 @@ struct Encoded {
     height: u32,
     /// What it was encoded with; `None`: a camera's JPEG, passed through.
     rung: Option<Rung>,
+}
+
+/// Debug builds only (release builds have no such point): with
+/// `FRAMEWIRE_FAULT_PANIC_AT_PICTURE=N`, the encoder worker that takes
+/// picture N panics, so a test can see a panic in a sender thread end the
+/// process for its supervisor.
+#[cfg(debug_assertions)]
+fn fault_point(sequence: u64) {
+    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var("FRAMEWIRE_FAULT_PANIC_AT_PICTURE")
+            .ok()
+            .and_then(|value| value.parse().ok())
+    });
+    if *at == Some(sequence) {
+        panic!("fault point: picture {sequence} (FRAMEWIRE_FAULT_PANIC_AT_PICTURE)");
+    }
 }

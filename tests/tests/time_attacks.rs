@@ -192,6 +192,39 @@ fn a_hostile_receiver_cannot_stall_flood_or_kill_the_sender() {
     assert!(stopped_in < Duration::from_secs(2), "{stopped_in:?}");
 }
 
+/// A panic in a sender thread (a fault point of debug builds makes the
+/// encoder worker panic at picture 20) ends the process with status 101,
+/// so that systemd's `Restart=on-failure` starts it again, instead of
+/// leaving a live process that sends nothing.
+#[test]
+fn a_panic_in_a_sender_thread_ends_the_process() {
+    let receiver = Receiver::start("attack-panic", "127.0.0.1:0", &[]);
+    let mut sender = Process::start(
+        &sender_binary(),
+        &[
+            "--connect",
+            &receiver.address(),
+            "--fps",
+            "30",
+            "--name",
+            "doomed",
+        ],
+        &[("FRAMEWIRE_FAULT_PANIC_AT_PICTURE", "20")],
+    );
+    let started = Instant::now();
+    let status = sender.wait_exit(Duration::from_secs(20));
+    eprintln!(
+        "attack: a panicking encoder thread ended the sender in {:?} with {status}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(101), "{}", sender.log_text());
+    assert!(
+        sender.log_text().contains("a sender thread panicked"),
+        "{}",
+        sender.log_text()
+    );
+}
+
 /// A healthy stream into `receiver` (640x480 at 30 fps, one quality),
 /// settled for 2 s: its sender, and the mark in the receiver's log from
 /// which its seconds are measured ([`decoded_rates`]).
