@@ -405,6 +405,62 @@ fn connect_from(from: std::net::Ipv4Addr, to: SocketAddr) -> std::io::Result<Tcp
     }
 }
 
+/// What squatters do with the connections they hold.
+struct Squatting {
+    /// Connections each address keeps open.
+    keep: usize,
+    /// What a connection sends first, by how many the address opened
+    /// before it (empty: nothing).
+    opening: fn(u64) -> &'static [u8],
+    /// What every held connection sends each round (empty: nothing).
+    trickle: &'static [u8],
+    /// How often an address looks again.
+    round: Duration,
+}
+
+/// Squatters from `addresses` addresses (127.0.0.2 on), each keeping
+/// `squatting.keep` connections to `to` and opening a new one whenever the
+/// receiver closes one, until `stop`; each thread returns how many it
+/// opened.
+fn squat(
+    addresses: u8,
+    to: SocketAddr,
+    squatting: Squatting,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..addresses)
+        .map(|index| {
+            let (stop, from) = (stop.clone(), std::net::Ipv4Addr::new(127, 0, 0, 2 + index));
+            std::thread::spawn(move || {
+                let mut held: Vec<TcpStream> = Vec::new();
+                let mut opened = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // Forget the sockets the receiver closed.
+                    held.retain(still_open);
+                    while held.len() < squatting.keep {
+                        let Ok(mut socket) = connect_from(from, to) else {
+                            break;
+                        };
+                        let opening = (squatting.opening)(opened);
+                        if !opening.is_empty() {
+                            let _ = socket.write_all(opening);
+                        }
+                        held.push(socket);
+                        opened += 1;
+                    }
+                    if !squatting.trickle.is_empty() {
+                        for socket in &held {
+                            let _ = (&*socket).write(squatting.trickle);
+                        }
+                    }
+                    std::thread::sleep(squatting.round);
+                }
+                opened
+            })
+        })
+        .collect()
+}
+
 /// Attack 8: silent sockets from 8 and from 32 addresses (127.0.0.2 on),
 /// each address holding every pending place it may (8) and opening a new
 /// one whenever one is closed: a sender with the token, from 127.0.0.1,
@@ -419,30 +475,17 @@ fn squatters_from_many_addresses_do_not_keep_a_sender_out() {
         );
         let to = receiver.address;
         let stop = Arc::new(AtomicBool::new(false));
-        let squatters: Vec<_> = (0..addresses)
-            .map(|index| {
-                let (stop, from) = (stop.clone(), std::net::Ipv4Addr::new(127, 0, 0, 2 + index));
-                std::thread::spawn(move || {
-                    let mut held: Vec<TcpStream> = Vec::new();
-                    let mut opened = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        // Forget the sockets the receiver closed.
-                        held.retain(still_open);
-                        while held.len() < 8 {
-                            match connect_from(from, to) {
-                                Ok(socket) => {
-                                    held.push(socket);
-                                    opened += 1;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    opened
-                })
-            })
-            .collect();
+        let squatters = squat(
+            addresses,
+            to,
+            Squatting {
+                keep: 8,
+                opening: |_| b"",
+                trickle: b"",
+                round: Duration::from_millis(20),
+            },
+            &stop,
+        );
         std::thread::sleep(Duration::from_secs(2));
         let started = Instant::now();
         let mut sender = start_sender(
@@ -614,37 +657,24 @@ fn silent_bodies_and_slow_heads_do_not_keep_a_token_holder_out() {
     );
     let web = web_address(&receiver);
     let stop = Arc::new(AtomicBool::new(false));
-    let squatters: Vec<_> = (0..4u8)
-        .map(|index| {
-            let (stop, from) = (stop.clone(), std::net::Ipv4Addr::new(127, 0, 0, 2 + index));
-            std::thread::spawn(move || {
-                let mut held: Vec<TcpStream> = Vec::new();
-                let mut opened = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    held.retain(still_open);
-                    while held.len() < 48 {
-                        let Ok(mut socket) = connect_from(from, web) else {
-                            break;
-                        };
-                        let start: &[u8] = if opened.is_multiple_of(2) {
-                            b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
-                        } else {
-                            b"GET /api/streams HTTP/1.1\r\n"
-                        };
-                        let _ = socket.write_all(start);
-                        held.push(socket);
-                        opened += 1;
-                    }
-                    // The slow heads go on, a byte at a time.
-                    for socket in &held {
-                        let _ = (&*socket).write(b"X");
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
+    // The slow heads go on, a byte at a time.
+    let squatters = squat(
+        4,
+        web,
+        Squatting {
+            keep: 48,
+            opening: |opened| {
+                if opened.is_multiple_of(2) {
+                    b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
+                } else {
+                    b"GET /api/streams HTTP/1.1\r\n"
                 }
-                opened
-            })
-        })
-        .collect();
+            },
+            trickle: b"X",
+            round: Duration::from_millis(200),
+        },
+        &stop,
+    );
     std::thread::sleep(Duration::from_secs(3));
     let request = format!(
         "GET /api/streams?token=right-token HTTP/1.1\r\nHost: {web}\r\nConnection: close\r\n\r\n"
