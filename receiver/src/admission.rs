@@ -3,14 +3,14 @@
 //!
 //! A connection the allow-list let through is *pending* until its TLS
 //! handshake and its first message (with the token, when one is set) are
-//! done. Pending connections hold [`Places`] of their own, separate from
-//! the sender slots: a crowd of silent sockets can hold only pending
-//! places, never an admitted sender's, and squatters from a few addresses
-//! cannot keep a sender with the token out either. The gate also keeps the log readable and
-//! guessing slow: refusals are logged once per address per
+//! done. Pending connections hold [`Places`] of their own, separate from the
+//! sender slots: a crowd of silent sockets can hold only pending places,
+//! never an admitted sender's, and squatters from a few addresses cannot keep
+//! a sender with the token out either. The gate also keeps the log readable
+//! and guessing slow: refusals are logged once per address per
 //! [`SUMMARY_INTERVAL`] with a count of the ones in between, and every wrong
-//! token makes that address wait longer before its next answer. Its state
-//! (a few bytes per recently seen address, bounded) is behind the methods of
+//! token makes that address wait longer before its next answer. Its state (a
+//! few bytes per recently seen address, bounded) is behind the methods of
 //! [`Gate`]. It does not read sockets; the server asks it.
 
 use std::collections::HashMap;
@@ -159,7 +159,7 @@ impl Gate {
 }
 
 impl GateState {
-    /// The record of `key`, made if needed; the stalest idle ones are
+    /// The record of `key`, made if needed; the stalest ones are
     /// forgotten when too many are known.
     fn record(&mut self, key: IpAddr, now: Instant) -> &mut AddressRecord {
         if !self.addresses.contains_key(&key) && self.addresses.len() >= MAX_ADDRESSES {

@@ -4,18 +4,19 @@
 //! Each probe gives four timestamps: we write it at `t1` (our clock), the
 //! sender reads it at `t2` and writes its reply at `t3` (its clock), we read
 //! the reply at `t4`. Whatever the delays, the sender's offset from us lies
-//! between `t3 - t4` and `t2 - t1`, an interval as wide as the probe's
-//! round trip. [`ClockSync`] keeps the samples of a sliding window, widens
-//! each interval by how far the clocks may have drifted since it was taken,
-//! and intersects them: the quickest way out and the quickest way back may
-//! come from different probes, so the intersection is tighter than any one
-//! sample. The estimate is its middle and the error bound half its width.
-//! (Should the intervals not meet, the clocks drift faster than allowed: the
-//! single sample with the smallest bound is used.) A new sample whose
-//! interval cannot meet the estimate's (allowing generously for drift)
-//! means a clock was stepped on one side: the estimate starts again from
-//! it, with a burst of probes unless the last step was under a minute ago
-//! (a sender whose replies flip is probed at the steady rate). It does no I/O; the connection feeds it and the stream holds it.
+//! between `t3 - t4` and `t2 - t1`, an interval as wide as the probe's round
+//! trip. [`ClockSync`] keeps the samples of a sliding window, widens each
+//! interval by how far the clocks may have drifted since it was taken, and
+//! intersects them: the quickest way out and the quickest way back may come
+//! from different probes, so the intersection is tighter than any one sample.
+//! The estimate is its middle and the error bound half its width. (Should the
+//! intervals not meet, the clocks drift faster than allowed: the single
+//! sample with the smallest bound is used.) A new sample whose interval
+//! cannot meet the estimate's (allowing generously for drift) means a clock
+//! was stepped on one side: the estimate starts again from it, with a burst
+//! of probes unless the last step was under a minute ago (a sender whose
+//! replies flip is probed at the steady rate). It does no I/O; the connection
+//! feeds it and the stream holds it.
 
 use std::collections::VecDeque;
 

@@ -258,16 +258,6 @@ pub fn simd_in_use() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    fn mozjpeg_runs_its_simd_code() {
-        assert!(
-            simd_in_use(),
-            "mozjpeg was built without SIMD: install nasm, run `cargo clean -p mozjpeg-sys` \
-             and build again"
-        );
-    }
     use crate::capture::pattern::{BARS, PatternSource};
 
     fn decode_rgb(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
@@ -443,5 +433,15 @@ mod tests {
             .encode(image.clone().into())
             .unwrap_err();
         assert!(error.to_string().contains("1280x720"), "{error}");
+    }
+
+    #[test]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn mozjpeg_runs_its_simd_code() {
+        assert!(
+            simd_in_use(),
+            "mozjpeg was built without SIMD: install nasm, run `cargo clean -p mozjpeg-sys` \
+             and build again"
+        );
     }
 }

@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_net::{TcpListener, TcpStream};
+use framewire_proto::unsent::limit_unsent_bytes;
 use futures_lite::FutureExt;
 use hyper::server::conn::http1;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
@@ -46,7 +47,6 @@ use crate::places::{PlaceLimits, Places};
 use crate::server::{TlsAcceptor, TlsFailure, start_tls};
 use crate::tasks;
 use client::Client;
-use framewire_proto::unsent::limit_unsent_bytes;
 use routes::Site;
 use stall::StallGuard;
 
