@@ -1,8 +1,10 @@
 //! The sender's counters and its periodic log line.
 //!
 //! Stages bump lock-free counters; a reporter thread turns their change over
-//! each interval into one line (fps sent, frames dropped, kbit/s, encode ms
-//! per frame, and the quality and size the adaptation chose) so a user can see at a glance whether the board keeps up.
+//! each interval into one line (fps captured and sent, frames dropped,
+//! kbit/s, encode ms per frame, and the quality and size the adaptation
+//! chose) so a user can see at a glance whether the board keeps up, and
+//! that a paused stream costs it nothing.
 //! Nothing here affects the stream.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +129,8 @@ fn describe(before: &Snapshot, after: &Snapshot, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let per_frame_ms = |nanos: u64, frames: u64| nanos as f64 / 1e6 / frames.max(1) as f64;
     format!(
-        "sent {:.1} fps, dropped {}, {:.0} kbit/s, encode {:.2} ms/frame (capture {:.2} ms)",
+        "captured {:.1} fps, sent {:.1} fps, dropped {}, {:.0} kbit/s, encode {:.2} ms/frame (capture {:.2} ms)",
+        (after.captured - before.captured) as f64 / seconds,
         (after.sent - before.sent) as f64 / seconds,
         after.dropped - before.dropped,
         (after.bytes_sent - before.bytes_sent) as f64 * 8.0 / 1000.0 / seconds,

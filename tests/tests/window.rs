@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use framewire_tests::bench::cpu_time;
+use framewire_tests::bench::{cpu_time, number_after};
 use framewire_tests::web;
 use framewire_tests::xvfb::{SCREEN_TOLERANCE, Xvfb};
 use framewire_tests::*;
@@ -90,10 +90,13 @@ impl WindowReceiver {
     /// Starts a 640x480 test-pattern sender called `name` and waits until
     /// its frames are on screen.
     fn stream(&self, name: &str) -> Process {
-        let sender = start_sender(
-            &self.receiver.address(),
-            &["--size", "640x480", "--fps", "30", "--name", name],
-        );
+        self.stream_with(name, &[])
+    }
+
+    /// A 640x480 30 fps pattern sender named `name`, with `extra` arguments.
+    fn stream_with(&self, name: &str, extra: &[&str]) -> Process {
+        let arguments = [&["--size", "640x480", "--fps", "30", "--name", name], extra].concat();
+        let sender = start_sender(&self.receiver.address(), &arguments);
         self.receiver
             .process
             .wait_for_log(&format!("is '{name}'"), Duration::from_secs(30));
@@ -467,7 +470,7 @@ fn a_tile_nobody_sees_pauses_its_sender_until_somebody_does() {
         WindowReceiver::start_with("window-pause", (1280, 720), &[], &["--http", "127.0.0.1:0"]);
     let web = web::web_url(&window.receiver.process);
     let _first = window.stream("first");
-    let second = window.stream("second");
+    let second = window.stream_with("second", &["--stats-interval", "0.5"]);
     let streaming_cpu = cpu_in(&second, 3);
 
     // 1 shows the first stream alone: the second's tile is hidden, its
@@ -475,11 +478,22 @@ fn a_tile_nobody_sees_pauses_its_sender_until_somebody_does() {
     window.press("1", "showing 'first' alone");
     second.wait_for_log("the receiver paused the stream", Duration::from_secs(10));
     wait_for_statuses(&web, &[("first", "live"), ("second", "paused")]);
-    std::thread::sleep(Duration::from_millis(500));
+    let paused_from = second.log_len();
     let paused_cpu = cpu_in(&second, 3);
     println!("second sender's CPU in 3 s: {streaming_cpu:?} streaming, {paused_cpu:?} paused");
+    // Its counters say what it did: the first line since the pause may
+    // count the pictures taken before it, the rest must count none.
+    let captured: Vec<f64> = second
+        .log_since(paused_from)
+        .iter()
+        .filter_map(|line| number_after(line, "captured "))
+        .collect();
     assert!(
-        paused_cpu * 4 < streaming_cpu && paused_cpu < Duration::from_millis(45),
+        captured.len() >= 3 && captured[1..].iter().all(|&fps| fps == 0.0),
+        "paused, the sender captures nothing: captured fps per half second {captured:?}"
+    );
+    assert!(
+        paused_cpu * 4 < streaming_cpu,
         "paused, the sender does little more than keep-alives: \
          {paused_cpu:?} against {streaming_cpu:?} streaming, in 3 s"
     );
