@@ -74,5 +74,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# A mozjpeg built here before nasm was (by a first `cargo build`, say) stays
+# without its SIMD code until it is built again; the sender's build stops on
+# it (sender/build.rs), so it is rebuilt now.
+if compgen -G 'target/release/build/mozjpeg-sys-*/out/*jsimd_none.o' >/dev/null && command -v nasm >/dev/null; then
+    echo "+ cargo clean --release -p mozjpeg-sys  (built before nasm was installed: without its SIMD)"
+    cargo clean --release -p mozjpeg-sys
+fi
 cargo build --release --locked -p framewire-receiver -p framewire-sender
 exec ./target/release/framewire-receiver --demo "$@"

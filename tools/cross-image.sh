@@ -25,7 +25,9 @@ image=${1:-localhost/framewire-cross:bookworm}
 # gcc and libc6-dev: the host's C compiler, for build scripts and proc macros.
 packages=(gcc libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf
           libc6-dev-armhf-cross libclang-dev)
-root=$(mktemp -d)
+# Not in /tmp: a tmpfs mounted nodev there (systemd's tmp.mount) makes
+# debootstrap refuse the root, which needs device nodes.
+root=$(mktemp -d /var/tmp/framewire-cross-image.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 
 debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian

@@ -241,20 +241,6 @@ impl<'a> Band<'a> {
     }
 }
 
-/// Whether mozjpeg runs its SIMD code here: it was built with it and this
-/// CPU has it. Without it (an x86 build made without `nasm`) every frame
-/// costs about 3.8 times the CPU. The forward DCT, the bulk of an encode,
-/// is the part asked about.
-pub fn simd_in_use() -> bool {
-    unsafe extern "C" {
-        /// libjpeg's own question: 0 when its plain C code does the DCT.
-        fn jsimd_can_fdct_islow() -> std::ffi::c_int;
-    }
-    // SAFETY: a libjpeg function without arguments, linked from mozjpeg,
-    // that reads the CPU's features (once) and answers.
-    unsafe { jsimd_can_fdct_islow() != 0 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,15 +419,5 @@ mod tests {
             .encode(image.clone().into())
             .unwrap_err();
         assert!(error.to_string().contains("1280x720"), "{error}");
-    }
-
-    #[test]
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    fn mozjpeg_runs_its_simd_code() {
-        assert!(
-            simd_in_use(),
-            "mozjpeg was built without SIMD: install nasm, run `cargo clean -p mozjpeg-sys` \
-             and build again"
-        );
     }
 }

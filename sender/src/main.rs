@@ -12,10 +12,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use framewire_proto::auth::load_token;
 use framewire_proto::slot::latest_slot;
 
+use framewire_jpeg_simd::{encoder_name, simd_in_use};
 use framewire_proto::shutdown::StopSignal;
 use framewire_sender::adapt::{Adaptation, Bounds};
 use framewire_sender::audience::Audience;
@@ -26,7 +27,7 @@ use framewire_sender::capture::v4l2::format::PixelFormat;
 use framewire_sender::capture::v4l2::negotiate::Request;
 use framewire_sender::capture::v4l2::{CameraSettings, V4l2Source, device};
 use framewire_sender::capture::{Pacer, Source};
-use framewire_sender::encoder::{JpegEncoder, QualityMode, simd_in_use};
+use framewire_sender::encoder::{JpegEncoder, QualityMode};
 use framewire_sender::pipeline::Pipeline;
 use framewire_sender::stats::SenderStats;
 use framewire_sender::tls;
@@ -233,7 +234,13 @@ const STOP_DEADLINE: Duration = Duration::from_secs(2);
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     exit_on_panic();
-    let args = Args::parse();
+    let version = format!(
+        "{} (JPEG encoder: {})",
+        env!("CARGO_PKG_VERSION"),
+        encoder_name()
+    );
+    let matches = Args::command().version(version).get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -293,11 +300,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         follow_link: !args.fixed_quality,
     });
     if simd_in_use() {
-        log::info!("JPEG encoder: mozjpeg, with SIMD");
+        log::info!("JPEG encoder: {}", encoder_name());
     } else {
         log::warn!(
-            "JPEG encoder: mozjpeg WITHOUT SIMD: every frame costs about 3.8 times the CPU \
-             (an x86 build needs nasm: install it, run `cargo clean -p mozjpeg-sys` and build again)"
+            "JPEG encoder: {}: every frame costs about 3.8 times the CPU \
+             (an x86 build needs nasm: install it, run `cargo clean -p mozjpeg-sys` and build again)",
+            encoder_name()
         );
     }
     let mut source = open_source(&args, &stats, &stop)?;

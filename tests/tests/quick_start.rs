@@ -41,7 +41,13 @@ fn the_first_command_opens_the_demo_on_a_fresh_machine() {
     let (dir, root) = match std::env::var_os("FRAMEWIRE_FRESH_ROOT") {
         Some(made) => (PathBuf::from(&made), PathBuf::from(made)),
         None => {
-            let dir = scratch_dir("quick-start");
+            // Not in /tmp: debootstrap makes device nodes, which a /tmp
+            // mounted nodev (systemd's tmp.mount) forbids.
+            let dir = PathBuf::from(format!(
+                "/var/tmp/framewire-quick-start-{}",
+                std::process::id()
+            ));
+            std::fs::create_dir(&dir).unwrap();
             let root = dir.join("root");
             let started = Instant::now();
             let made = Command::new(&fresh_machine)
