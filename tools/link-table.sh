@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# link-table.sh - the README's table of delivered frame rate, quality and
+# link-table.sh - docs/how-it-works.md's table of delivered frame rate, quality and
 # latency over a rate-limited link, measured on this machine.
 #
 #   sudo tools/link-table.sh [SECONDS]

@@ -3,7 +3,8 @@
 # builds that already exist (.ci/run makes them):
 #   target/debian/framewire-receiver_VERSION-1_amd64.deb   (cargo-deb)
 #   target/windows/framewire-receiver-VERSION-windows-x86_64.zip
-# The zip holds framewire-receiver.exe, the README and the licences; the
+# The zip holds framewire-receiver.exe, the README, the guide it links to
+# (docs/) and the licences; the
 # receiver is built for Windows with mingw-w64:
 #   cargo build --release --target x86_64-pc-windows-gnu -p framewire-receiver
 # tests/tests/packages.rs checks what both hold and runs what they carry.
@@ -23,4 +24,5 @@ zip=target/windows/framewire-receiver-$version-windows-x86_64.zip
 mkdir -p target/windows
 rm -f "$zip"
 zip -q -j -X "$zip" "$windows_exe" README.md LICENSE-MIT LICENSE-APACHE
+zip -q -X "$zip" docs/*.md docs/*.png
 ls -l target/debian/framewire-receiver_*.deb "$zip"

@@ -2,7 +2,7 @@
 //!
 //! A stream is a sequence of messages, each a 4-byte big-endian length followed
 //! by that many bytes of a protobuf [`Frame`] (see `frame.proto` and the
-//! README's protocol section); a sender that announces [`Feature::Control`]
+//! protocol guide, docs/protocol.md); a sender that announces [`Feature::Control`]
 //! in its hello also reads [`Control`] messages, framed the same way, from
 //! the receiver. This crate holds the generated types,
 //! the framing [`codec`] over async readers and writers (a connection read

@@ -14,6 +14,19 @@ use framewire_tests::*;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// The guide's pages and pictures (`docs/`), which the README links to and
+/// the packages carry beside it.
+fn guide_files() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("docs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md") || name.ends_with(".png"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 10, "the guide: {names:?}");
+    names
+}
+
 /// The one file in `target/DIR` whose name ends with `suffix`.
 fn package(dir: &str, suffix: &str) -> PathBuf {
     let dir = target_dir().join(dir);
@@ -50,21 +63,26 @@ fn output_of(program: &str, args: &[&str], file: &Path) -> String {
 
 #[test]
 #[ignore = "needs the packages (tools/package-receiver.sh) and Wine; .ci/run makes them and runs this"]
-fn the_windows_zip_holds_the_receiver_readme_and_licences_and_its_program_runs() {
+fn the_windows_zip_holds_the_receiver_readme_guide_and_licences_and_its_program_runs() {
     let zip = package("windows", "-windows-x86_64.zip");
     let mut listed: Vec<String> = output_of("unzip", &["-Z1"], &zip)
         .lines()
         .map(str::to_owned)
         .collect();
     listed.sort();
+    let mut expected: Vec<String> = [
+        "LICENSE-APACHE",
+        "LICENSE-MIT",
+        "README.md",
+        "framewire-receiver.exe",
+    ]
+    .map(str::to_owned)
+    .into();
+    expected.extend(guide_files().iter().map(|name| format!("docs/{name}")));
+    expected.sort();
     assert_eq!(
-        listed,
-        [
-            "LICENSE-APACHE",
-            "LICENSE-MIT",
-            "README.md",
-            "framewire-receiver.exe"
-        ]
+        listed, expected,
+        "the zip holds the program, the README and the guide it links to"
     );
 
     let unpacked = scratch_dir("package-zip");
@@ -150,12 +168,18 @@ fn the_amd64_deb_names_what_the_receiver_opens_at_run_time_and_installs_a_progra
         .status()
         .expect("dpkg-deb");
     assert!(extracted.success(), "cannot unpack {}", deb.display());
+    let guide = guide_files()
+        .into_iter()
+        .map(|name| format!("usr/share/doc/framewire-receiver/docs/{name}"));
     for file in [
-        "usr/bin/framewire-receiver",
-        "usr/share/doc/framewire-receiver/README.md",
-    ] {
+        "usr/bin/framewire-receiver".to_owned(),
+        "usr/share/doc/framewire-receiver/README.md".to_owned(),
+    ]
+    .into_iter()
+    .chain(guide)
+    {
         assert!(
-            root.join(file).is_file(),
+            root.join(&file).is_file(),
             "{file} is not in {}",
             deb.display()
         );

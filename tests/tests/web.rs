@@ -13,7 +13,7 @@ use framewire_tests::web::{agent, count_mjpeg_frames, get, get_json, receiver_me
 use framewire_tests::xvfb::Xvfb;
 use framewire_tests::{
     Image, Placed, Process, Receiver, assert_shows_pattern_bars, field, scratch_dir,
-    shows_pattern_at, start_sender,
+    shows_pattern_at, start_sender, workspace,
 };
 use serde_json::{Value, json};
 
@@ -803,14 +803,15 @@ fn https_serves_the_same_routes_on_the_receivers_certificate() {
     assert!(!ok, "plain HTTP to the HTTPS port is refused");
 }
 
-/// The README's MediaMTX hook (`runOnInit: ffmpeg ...`), with the receiver's
-/// address and MediaMTX's variables filled in.
+/// The web view guide's MediaMTX hook (`runOnInit: ffmpeg ...`), with the
+/// receiver's address and MediaMTX's variables filled in.
 fn mediamtx_hook(web: &str, rtsp_port: u16, path: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(framewire_tests::workspace().join("README.md")).unwrap();
-    let line = readme
+    let guide = workspace().join("docs/web-view.md");
+    let guide = std::fs::read_to_string(guide).unwrap();
+    let line = guide
         .lines()
         .find_map(|line| line.trim().strip_prefix("runOnInit: "))
-        .expect("the README's MediaMTX recipe has a runOnInit line");
+        .expect("docs/web-view.md's MediaMTX recipe has a runOnInit line");
     line.replace("http://RECEIVER:8080", web)
         .replace("$RTSP_PORT", &rtsp_port.to_string())
         .replace("$MTX_PATH", path)
@@ -820,7 +821,7 @@ fn mediamtx_hook(web: &str, rtsp_port: u16, path: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_readmes_mediamtx_hook_publishes_the_stream_as_h264_over_rtsp() {
+fn the_guides_mediamtx_hook_publishes_the_stream_as_h264_over_rtsp() {
     // ffmpeg (and x264) take a core: not beside a measured frame rate.
     let _alone = framewire_tests::measuring_alone();
     let (_receiver, url) = web_receiver("web-mediamtx", &[]);
