@@ -3,7 +3,7 @@
 # driver (the kernel's `vivid` test driver) at /dev/video0, and the network
 # drivers the fault tests need (veth, netem) that a container host may lack.
 #
-#   tools/camera-vm.sh [--vivid "MODULE OPTIONS"] [--timeout SECONDS] COMMAND [ARGS...]
+#   tools/camera-vm.sh [--camera vivid|vimc] [--vivid "MODULE OPTIONS"] [--timeout SECONDS] COMMAND [ARGS...]
 #
 # framewire's camera tests use it: this machine has no camera, and a kernel
 # driver is the only honest stand-in for one (real ioctls, real mmap buffers,
@@ -13,6 +13,13 @@
 # the command's directory read-only, and a job directory read-write; then it
 # runs COMMAND as root in a chroot. COMMAND's stdout and stderr come back
 # live and the script exits with its status (124: timeout, 125: the VM failed).
+#
+# With `--camera vimc` the camera is the kernel's `vimc` instead: a camera
+# behind a media controller graph (sensor, debayer, scaler, capture), as a
+# Raspberry Pi's camera module is, which libcamera drives with its vimc
+# pipeline handler (so `libcamerify` on the host's libcamera runs through
+# it). Debian's kernel lacks vimc; it is built from Debian's linux-source
+# package for the same kernel, the way v4l2loopback is.
 #
 # Inside the VM, $CAMERA_VM_VIVID_KO is vivid's module file and
 # $CAMERA_VM_VIVID_OPTIONS its options, so a test can unplug the camera
@@ -28,6 +35,7 @@
 # and kept in $CAMERA_VM_CACHE (default /var/tmp/framewire-camera-vm).
 set -euo pipefail
 
+CAMERA=vivid
 VIVID="n_devs=1 node_types=0x1 num_inputs=1 input_types=0x0"
 TIMEOUT=300
 CACHE=${CAMERA_VM_CACHE:-/var/tmp/framewire-camera-vm}
@@ -36,6 +44,7 @@ fail() { echo "camera-vm: $*" >&2; exit 125; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
+    --camera) CAMERA=$2; shift 2 ;;
     --vivid) VIVID=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -44,7 +53,8 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || fail "usage: camera-vm.sh [--vivid OPTIONS] [--timeout SECONDS] COMMAND [ARGS...]"
+[ $# -gt 0 ] || fail "usage: camera-vm.sh [--camera vivid|vimc] [--vivid OPTIONS] [--timeout SECONDS] COMMAND [ARGS...]"
+case "$CAMERA" in vivid | vimc) ;; *) fail "--camera is vivid or vimc, not $CAMERA" ;; esac
 
 # ------------------------------------------------------------ host packages
 missing=()
@@ -68,7 +78,7 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/lock"
 flock 9   # one builder at a time; runs themselves share the cache read-only
 # Bump when the initramfs changes, so cached ones are rebuilt.
-LAYOUT=3
+LAYOUT=4
 if [ "$(cat "$CACHE/ready" 2>/dev/null)" != "$LAYOUT" ]; then
   rm -rf "$CACHE/kernel" "$CACHE/initrd" && mkdir -p "$CACHE/kernel"
   package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2}' | head -n 1)
@@ -99,12 +109,21 @@ if [ "$(cat "$CACHE/ready" 2>/dev/null)" != "$LAYOUT" ]; then
   loopback=$(echo "$src"/usr/src/v4l2loopback-*)
   make -s -C "$headers" M="$loopback" modules >/dev/null 2>&1 || fail "building v4l2loopback failed"
 
+  # vimc, from the source of the same kernel (only its directory is unpacked).
+  version=$(dpkg-deb -f "$CACHE"/kernel/linux-image-*.deb Version)
+  ( cd "$CACHE/kernel" && apt-get download "linux-source-$(echo "$release" | cut -d. -f1,2)=$version" >/dev/null 2>&1 ) \
+    || fail "apt-get download of linux-source $version failed"
+  vimc_dir=linux-source-$(echo "$release" | cut -d. -f1,2)/drivers/media/test-drivers/vimc
+  dpkg-deb --fsys-tarfile "$CACHE"/kernel/linux-source-*.deb | tar -xO --wildcards './usr/src/linux-source-*.tar.xz' \
+    | xz -dc | tar -x -C "$src" "$vimc_dir" || fail "unpacking vimc's source failed"
+  make -s -C "$headers" M="$src/$vimc_dir" CONFIG_VIDEO_VIMC=m modules >/dev/null 2>&1 || fail "building vimc failed"
+
   # The initramfs: busybox, and the modules for 9p, virtio and vivid in load order.
   tree="$CACHE/initrd"
   mkdir -p "$tree/bin" "$tree/modules"
   cp /bin/busybox "$tree/bin/busybox"
   : > "$tree/modules/order"
-  cp "$loopback/v4l2loopback.ko" "$tree/modules/"
+  cp "$loopback/v4l2loopback.ko" "$src/$vimc_dir/vimc.ko" "$tree/modules/"
   for module in virtio_pci 9pnet_virtio 9p veth sch_netem vivid; do
     modprobe -d "$CACHE/kernel/root" -S "$release" --show-depends "$module" | while read -r kind path _; do
       [ "$kind" = insmod ] || continue
@@ -118,7 +137,8 @@ if [ "$(cat "$CACHE/ready" 2>/dev/null)" != "$LAYOUT" ]; then
       grep -qx "$name" "$tree/modules/order" || echo "$name" >> "$tree/modules/order"
     done
   done
-  # vivid loads last, with the options the job directory holds.
+  # The camera loads last: vivid with the options the job directory holds,
+  # or vimc (whose modules vivid's include).
   cat > "$tree/init" <<'INIT'
 #!/bin/busybox sh
 B=/bin/busybox
@@ -130,7 +150,11 @@ for name in $($B cat /modules/order); do
   [ "$name" = vivid.ko ] || $B insmod "/modules/$name"
 done
 $B mount -t 9p -o trans=virtio,version=9p2000.L job /job
-$B insmod /modules/vivid.ko $($B cat /job/vivid-options)
+if [ "$($B cat /job/camera)" = vimc ]; then
+  $B insmod /modules/vimc.ko
+else
+  $B insmod /modules/vivid.ko $($B cat /job/vivid-options)
+fi
 $B insmod /modules/v4l2loopback.ko video_nr=10 exclusive_caps=1 card_label=loopback
 R=/newroot
 $B mount -t tmpfs root $R
@@ -171,13 +195,14 @@ flock -u 9
 job=$(mktemp -d /tmp/camera-vm.XXXXXX)
 trap 'kill "${qemu_pid:-}" 2>/dev/null || true; rm -rf "$job"' EXIT
 echo "$VIVID" > "$job/vivid-options"
+echo "$CAMERA" > "$job/camera"
 program=$(type -P "$1" || true)
 [ -n "$program" ] || fail "$1: command not found"
 dirs=("$PWD" "$(cd "$(dirname "$program")" && pwd)")
 printf '%s\n' "${dirs[@]}" > "$job/dirs"
 {
   echo "export PATH=/usr/local/bin:/usr/bin:/usr/sbin HOME=/tmp TMPDIR=/tmp"
-  echo "export CAMERA_VM=1 CAMERA_VM_VIVID_KO=/run/vivid.ko CAMERA_VM_VIVID_OPTIONS='$VIVID' CAMERA_VM_LOOPBACK=/dev/video10"
+  echo "export CAMERA_VM=1 CAMERA_VM_CAMERA=$CAMERA CAMERA_VM_VIVID_KO=/run/vivid.ko CAMERA_VM_VIVID_OPTIONS='$VIVID' CAMERA_VM_LOOPBACK=/dev/video10"
   for name in RUST_LOG RUST_BACKTRACE NO_COLOR; do
     [ -n "${!name:-}" ] && printf 'export %s=%q\n' "$name" "${!name}"
   done

@@ -608,6 +608,12 @@ static ONE_VM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// the vivid camera, v4l2loopback, veth and netem): on the host, boots the
 /// VM and runs this very test in it, failing if it fails there.
 pub fn in_vm(test: &str, body: impl FnOnce()) {
+    in_vm_with(test, &[], body);
+}
+
+/// [`in_vm`], with `vm_options` for `tools/camera-vm.sh` (e.g. `--camera
+/// vimc`).
+pub fn in_vm_with(test: &str, vm_options: &[&str], body: impl FnOnce()) {
     if std::env::var_os("CAMERA_VM").is_some() {
         body();
         return;
@@ -617,6 +623,7 @@ pub fn in_vm(test: &str, body: impl FnOnce()) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let workspace = workspace();
     let output = Command::new(workspace.join("tools/camera-vm.sh"))
+        .args(vm_options)
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", test, "--include-ignored", "--nocapture"])
         .current_dir(workspace)

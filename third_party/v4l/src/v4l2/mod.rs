@@ -1,0 +1,5 @@
+pub mod api;
+pub use api::*;
+
+pub mod videodev;
+pub mod vidioc;
