@@ -4,6 +4,7 @@
 # drivers the fault tests need (veth, netem) that a container host may lack.
 #
 #   tools/camera-vm.sh [--camera vivid|vimc] [--vivid "MODULE OPTIONS"] [--timeout SECONDS] COMMAND [ARGS...]
+#   tools/camera-vm.sh --prepare   # only fetch and build what the VM boots (the cache below)
 #
 # framewire's camera tests use it: this machine has no camera, and a kernel
 # driver is the only honest stand-in for one (real ioctls, real mmap buffers,
@@ -44,6 +45,7 @@ fail() { echo "camera-vm: $*" >&2; exit 125; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
+    --prepare) PREPARE=1; shift ;;
     --camera) CAMERA=$2; shift 2 ;;
     --vivid) VIVID=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
@@ -53,7 +55,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || fail "usage: camera-vm.sh [--camera vivid|vimc] [--vivid OPTIONS] [--timeout SECONDS] COMMAND [ARGS...]"
+[ $# -gt 0 ] || [ -n "${PREPARE:-}" ] || fail "usage: camera-vm.sh [--camera vivid|vimc] [--vivid OPTIONS] [--timeout SECONDS] COMMAND [ARGS...]"
 case "$CAMERA" in vivid | vimc) ;; *) fail "--camera is vivid or vimc, not $CAMERA" ;; esac
 
 # ------------------------------------------------------------ host packages
@@ -190,6 +192,7 @@ INIT
   echo "$LAYOUT" > "$CACHE/ready"
 fi
 flock -u 9
+[ -z "${PREPARE:-}" ] || exit 0
 
 # ------------------------------------------------------------------- the run
 job=$(mktemp -d /tmp/camera-vm.XXXXXX)
