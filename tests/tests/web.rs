@@ -68,12 +68,26 @@ fn wait_for_stream_with(url: &str, key: &str, headers: &[(&str, &str)]) {
 }
 
 /// Where a 640x480 picture sits letterboxed in the tile `key` of the page.
+/// The page makes a tile when its next state message names the stream
+/// (twice a second), so this waits up to 10 s for the tile to be there.
 fn picture_in_tile(browser: &Browser, key: &str) -> Placed {
-    let rect = browser.script(
-        "const r = document.querySelector(`.tile[data-key='${arguments[0]}'] canvas`)\
-         .getBoundingClientRect(); return [r.left, r.top, r.width, r.height];",
-        json!([key]),
-    );
+    let started = Instant::now();
+    let rect = loop {
+        let rect = browser.script(
+            "const c = document.querySelector(`.tile[data-key='${arguments[0]}'] canvas`);\
+             if (!c) return null;\
+             const r = c.getBoundingClientRect(); return [r.left, r.top, r.width, r.height];",
+            json!([key]),
+        );
+        if !rect.is_null() {
+            break rect;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the page has no tile '{key}' after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let [left, top, width, height] = [0, 1, 2, 3].map(|i| rect[i].as_f64().unwrap());
     let scale = (width / 640.0).min(height / 480.0);
     let (w, h) = (640.0 * scale, 480.0 * scale);
