@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use framewire_jpeg_simd::{encoder_name, simd_in_use};
 use framewire_proto::auth::load_token;
 use framewire_proto::slot::latest_slot;
 
-use framewire_jpeg_simd::{encoder_name, simd_in_use};
 use framewire_proto::shutdown::StopSignal;
 use framewire_sender::adapt::{Adaptation, Bounds};
 use framewire_sender::audience::Audience;

@@ -461,13 +461,19 @@ fn a_libcamera_camera_streams_through_libcamerify_and_reopens_after_idle() {
             start_udev();
             let address = format!("127.0.0.1:{}", free_port());
             let sender_path = sender_binary();
-            let command = format!(
-                "libcamerify {} --connect {address} --size 640x480 --idle-close 1 --name picam",
-                sender_path.display()
-            );
             let mut sender = Process::start(
-                Path::new("sh"),
-                &["-c", &format!("exec {command}")],
+                Path::new("libcamerify"),
+                &[
+                    sender_path.to_str().unwrap(),
+                    "--connect",
+                    &address,
+                    "--size",
+                    "640x480",
+                    "--idle-close",
+                    "1",
+                    "--name",
+                    "picam",
+                ],
                 &[("LIBCAMERA_LOG_LEVELS", "*:ERROR")],
             );
             let chose = sender.wait_for_log("camera: chose ", Duration::from_secs(60));

@@ -1,4 +1,4 @@
-//! The sender's build check (`sender/build.rs`) on an x86 machine where
+//! The sender's build check (`sender/jpeg-simd/build.rs`) on an x86 machine where
 //! `nasm` is missing, then installed: the build stops with what to do, goes
 //! on when the user opts out knowingly, stops again while mozjpeg is the one
 //! built without `nasm`, and passes once mozjpeg is built again with it.
