@@ -23,6 +23,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crate::lock::lock;
+
 /// What a helper is given: part of a picture, or the end of the pool.
 enum Task {
     Help(Box<dyn FnOnce() + Send>),
@@ -43,9 +45,7 @@ struct Queue {
 
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, VecDeque<Task>> {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.tasks)
     }
 }
 
@@ -175,9 +175,7 @@ struct Batch<J, R, F> {
 
 impl<J, R, F: Fn(J) -> R> Batch<J, R, F> {
     fn lock_results(&self) -> MutexGuard<'_, Vec<Option<std::thread::Result<R>>>> {
-        self.results
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.results)
     }
 
     /// Takes unclaimed jobs and runs them until none is left.
@@ -187,11 +185,7 @@ impl<J, R, F: Fn(J) -> R> Batch<J, R, F> {
             let Some(slot) = self.jobs.get(index) else {
                 return;
             };
-            let job = slot
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .take()
-                .expect("each job is claimed once");
+            let job = lock(slot).take().expect("each job is claimed once");
             let result =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.work)(job)));
             self.lock_results()[index] = Some(result);

@@ -13,7 +13,7 @@
 //! decoder turns into that band's rows of the picture. Everything here
 //! works on the marker structure only; nothing decodes entropy-coded data.
 
-use crate::jpeg::{JpegError, header_segments};
+use crate::jpeg::{Headers, JpegError};
 
 /// Why band JPEGs cannot be joined.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,27 +75,41 @@ const SOF1: u8 = 0xc1;
 const DRI: u8 = 0xdd;
 const SOS: u8 = 0xda;
 
-fn parts(jpeg: &[u8]) -> Result<Option<Parts<'_>>, JpegError> {
+/// The parts of a band to join (our own encoder's): `None` when it has no
+/// frame header banding can use.
+fn parts_of(jpeg: &[u8]) -> Result<Option<Parts<'_>>, JpegError> {
+    match Headers::parse(jpeg) {
+        Ok(Headers {
+            broken: Some(error),
+            ..
+        }) => Err(error),
+        Ok(headers) => Ok(parts(&headers)),
+        Err(JpegError::NoFrameHeader | JpegError::EmptyImage { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The JPEG's parts as banding sees them, from its headers (walked once,
+/// by the caller); `None` for a JPEG banding cannot cut.
+fn parts<'a>(headers: &Headers<'a>) -> Option<Parts<'a>> {
+    let jpeg = headers.data;
     let mut segments = Vec::new();
     let mut geometry = None;
     let mut baseline = false;
     let mut restart_interval = 0;
     let mut scan_start = None;
-    for segment in header_segments(jpeg) {
-        let segment = segment?;
+    for segment in &headers.segments {
         match segment.code {
             0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf => {
                 baseline = matches!(segment.code, SOF0 | SOF1);
                 geometry = frame_geometry(segment.body);
             }
             DRI => {
-                let Some(interval) = segment.body.get(..2) else {
-                    return Ok(None);
-                };
+                let interval = segment.body.get(..2)?;
                 restart_interval = u16::from_be_bytes([interval[0], interval[1]]) as u32;
                 continue;
             }
-            0xd9 => return Ok(None),
+            0xd9 => return None,
             _ => {}
         }
         segments.push(SegmentBytes {
@@ -109,18 +123,18 @@ fn parts(jpeg: &[u8]) -> Result<Option<Parts<'_>>, JpegError> {
         }
     }
     let (Some(geometry), Some(scan_start)) = (geometry, scan_start) else {
-        return Ok(None);
+        return None;
     };
     let scan = &jpeg[scan_start.min(jpeg.len())..];
     let (end, restarts) = read_scan(scan);
-    Ok(Some(Parts {
+    Some(Parts {
         segments,
         geometry,
         restart_interval,
         scan: &scan[..end],
         restarts,
         baseline,
-    }))
+    })
 }
 
 /// The MCU layout from a frame header's body, for an interleaved scan.
@@ -196,10 +210,34 @@ impl<'a> Parts<'a> {
 /// Every band must be a single-scan baseline JPEG without restart markers,
 /// with the same tables and components as the first, and every band but
 /// the last as high as the first, a whole number of MCU rows. The result's
-/// restart interval is one band.
+/// restart interval is one band, so [`split`] cuts it back into the bands.
+///
+/// ```
+/// use framewire_proto::bands::{join, split};
+/// use framewire_proto::jpeg::read_header;
+///
+/// /// A baseline JPEG's structure, 64 pixels wide, 4:2:0, with `scan` as its
+/// /// entropy-coded data (nothing here decodes pixels, so no tables).
+/// fn band(height: u16, scan: &[u8]) -> Vec<u8> {
+///     let mut jpeg = vec![0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 8];
+///     jpeg.extend_from_slice(&height.to_be_bytes());
+///     jpeg.extend_from_slice(&64u16.to_be_bytes());
+///     jpeg.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+///     jpeg.extend_from_slice(&[0xff, 0xda, 0x00, 0x0c, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 63, 0]);
+///     jpeg.extend_from_slice(scan);
+///     jpeg.extend_from_slice(&[0xff, 0xd9]);
+///     jpeg
+/// }
+///
+/// let whole = join(&[band(32, &[1, 2]), band(32, &[3]), band(20, &[4, 5])]).unwrap();
+/// let header = read_header(&whole).unwrap();
+/// assert_eq!((header.width, header.height), (64, 84));
+/// let bands = split(&whole).unwrap();
+/// assert_eq!((bands.intervals(), bands.rows_per_interval()), (3, 32));
+/// ```
 pub fn join(bands: &[Vec<u8>]) -> Result<Vec<u8>, JoinError> {
     let first = bands.first().ok_or(JoinError::Empty)?;
-    let first_parts = parts(first)?.ok_or(JoinError::NotBaseline(0))?;
+    let first_parts = parts_of(first)?.ok_or(JoinError::NotBaseline(0))?;
     let band_height = first_parts.geometry.height;
     let interval = band_height / first_parts.geometry.mcu_rows * first_parts.geometry.mcus_per_row;
     if bands.len() > 1 && band_height % first_parts.geometry.mcu_rows != 0 {
@@ -218,7 +256,7 @@ pub fn join(bands: &[Vec<u8>]) -> Result<Vec<u8>, JoinError> {
     let mut total_height = first_parts.geometry.height;
     scans.push(first_parts.scan);
     for (index, band) in bands.iter().enumerate().skip(1) {
-        let parts = parts(band)?.ok_or(JoinError::NotBaseline(index))?;
+        let parts = parts_of(band)?.ok_or(JoinError::NotBaseline(index))?;
         check_band(index, &parts, &first_parts, band_height, index == last)?;
         total_height += parts.geometry.height;
         scans.push(parts.scan);
@@ -371,7 +409,15 @@ impl<'a> Banded<'a> {
 /// holds exactly the intervals its size needs; `None` for any other JPEG
 /// (decode it whole).
 pub fn split(jpeg: &[u8]) -> Option<Banded<'_>> {
-    let parts = parts(jpeg).ok()??;
+    split_headers(&Headers::parse(jpeg).ok()?)
+}
+
+/// [`split`] for a JPEG whose headers were walked already.
+pub fn split_headers<'a>(headers: &Headers<'a>) -> Option<Banded<'a>> {
+    if headers.broken.is_some() {
+        return None;
+    }
+    let parts = parts(headers)?;
     let geometry = parts.geometry;
     let interval = parts.restart_interval;
     let scans = parts.segments.iter().filter(|s| s.code == SOS).count();
@@ -435,7 +481,7 @@ mod tests {
         // Two intervals as one band: the restart between them is RST0.
         let mut lower = Vec::new();
         banded.band_into(1..3, &mut lower);
-        let parts = parts(&lower).unwrap().unwrap();
+        let parts = parts_of(&lower).unwrap().unwrap();
         assert_eq!(parts.geometry.height, 52);
         assert_eq!(parts.scan, &[4, 5, 0xff, 0xd0, 6]);
         assert_eq!(parts.restart_interval, 8);

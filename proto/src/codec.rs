@@ -10,6 +10,26 @@
 //! write and without copying the image; [`write_control`] sends a (small)
 //! control message. Timeouts and connection handling
 //! belong to the caller.
+//!
+//! ```
+//! use framewire_proto::Frame;
+//! use framewire_proto::codec::{DEFAULT_MAX_MESSAGE_BYTES, FrameReader, write_frame};
+//!
+//! smol::block_on(async {
+//!     let frame = Frame {
+//!         image: vec![0xff, 0xd8, 0xff, 0xd9].into(),
+//!         sequence: 7,
+//!         ..Frame::default()
+//!     };
+//!     let mut wire = Vec::new();
+//!     let written = write_frame(&mut wire, &frame).await.unwrap();
+//!     assert_eq!(u32::from_be_bytes(wire[..4].try_into().unwrap()) as usize, written - 4);
+//!
+//!     let mut reader = FrameReader::new(&wire[..], DEFAULT_MAX_MESSAGE_BYTES);
+//!     assert_eq!(reader.read_frame().await.unwrap(), Some(frame));
+//!     assert_eq!(reader.read_frame().await.unwrap(), None, "a clean end between messages");
+//! });
+//! ```
 
 use std::io::{self, IoSlice};
 

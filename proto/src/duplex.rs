@@ -10,10 +10,17 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
+
+use crate::lock::lock;
+
+/// A byte stream both ways: a TCP socket, or a TLS session over one. Both
+/// ends keep their connection as a `Box<dyn Duplex>`, plain or TLS alike.
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// The reading half of a connection.
 pub struct ReadHalf<T>(Arc<Mutex<T>>);
@@ -25,13 +32,6 @@ pub struct WriteHalf<T>(Arc<Mutex<T>>);
 pub fn split<T: AsyncRead + AsyncWrite + Unpin>(stream: T) -> (ReadHalf<T>, WriteHalf<T>) {
     let shared = Arc::new(Mutex::new(stream));
     (ReadHalf(shared.clone()), WriteHalf(shared))
-}
-
-/// The stream, even if a poll of the other half panicked while holding it.
-fn lock<T>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for ReadHalf<T> {

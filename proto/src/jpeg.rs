@@ -5,7 +5,10 @@
 //! an absurdly large image before spending time or memory on decoding it.
 //! [`complete_length`] finds where a JPEG ends (its EOI marker), which splits
 //! an MJPEG file into frames; [`header_segments`] lists the marker segments
-//! before the image data, for repairs. None decodes the entropy-coded data.
+//! before the image data, for repairs. [`Headers`] walks them once for a
+//! frame on its way to a decoder, so the checks, the band cutter and the
+//! decoder each read what they need from one walk. None decodes the
+//! entropy-coded data.
 
 /// What the frame header of a JPEG says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,33 +70,104 @@ pub fn complete_length(data: &[u8]) -> Result<usize, JpegError> {
     Err(JpegError::NoEnd(data.len()))
 }
 
-/// Reads the frame header of the JPEG in `data`.
+/// Reads the frame header of the JPEG in `data` (the segments after it
+/// are not looked at).
 pub fn read_header(data: &[u8]) -> Result<JpegInfo, JpegError> {
     for segment in header_segments(data) {
         let segment = segment?;
         match segment.code {
-            0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf => {
-                let header = segment
-                    .body
-                    .get(..6)
-                    .ok_or(JpegError::Truncated(data.len()))?;
-                let height = u16::from_be_bytes([header[1], header[2]]) as u32;
-                let width = u16::from_be_bytes([header[3], header[4]]) as u32;
-                if width == 0 || height == 0 {
-                    return Err(JpegError::EmptyImage { width, height });
-                }
-                return Ok(JpegInfo {
-                    width,
-                    height,
-                    components: header[5],
-                    progressive: matches!(segment.code, 0xc2 | 0xc6 | 0xca | 0xce),
-                });
-            }
+            code if is_frame_header(code) => return frame_info(&segment, data.len()),
             0xda | 0xd9 => return Err(JpegError::NoFrameHeader),
             _ => {}
         }
     }
     Err(JpegError::NoFrameHeader)
+}
+
+/// A JPEG's headers, walked once: every marker segment from the one after
+/// SOI through the first start of scan (or end), what the frame header
+/// says, and where the image data begins.
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    /// The whole JPEG.
+    pub data: &'a [u8],
+    pub info: JpegInfo,
+    /// The frame header segment (SOFn).
+    pub frame: Segment<'a>,
+    /// Every segment, as [`header_segments`] gives them.
+    pub segments: Vec<Segment<'a>>,
+    /// Offset of the start-of-scan marker, where the image data begins;
+    /// the JPEG's length when it has none.
+    pub scan_start: usize,
+    /// Why the walk stopped early, after the frame header: a segment cut
+    /// short or malformed (`segments` ends before it). What the frame
+    /// header claims can still be checked first.
+    pub broken: Option<JpegError>,
+}
+
+impl<'a> Headers<'a> {
+    /// Walks the headers of the JPEG in `data`; an error for a JPEG
+    /// without a frame header before its image data, or with a segment cut
+    /// short or malformed before it (one after it is kept in
+    /// [`Headers::broken`]).
+    pub fn parse(data: &'a [u8]) -> Result<Headers<'a>, JpegError> {
+        let mut frame = None;
+        let mut segments = Vec::new();
+        let mut scan_start = data.len();
+        let mut broken = None;
+        for segment in header_segments(data) {
+            let segment = match (segment, &frame) {
+                (Ok(segment), _) => segment,
+                (Err(error), None) => return Err(error),
+                (Err(error), Some(_)) => {
+                    broken = Some(error);
+                    break;
+                }
+            };
+            if frame.is_none() && is_frame_header(segment.code) {
+                frame = Some((segment, frame_info(&segment, data.len())?));
+            }
+            if segment.code == 0xda {
+                scan_start = segment.offset;
+            }
+            segments.push(segment);
+        }
+        let (frame, info) = frame.ok_or(JpegError::NoFrameHeader)?;
+        Ok(Headers {
+            data,
+            info,
+            frame,
+            segments,
+            scan_start,
+            broken,
+        })
+    }
+
+    /// The image data: from the start-of-scan marker to the end.
+    pub fn image_data(&self) -> &'a [u8] {
+        &self.data[self.scan_start..]
+    }
+}
+
+/// Whether `code` is a frame header's (SOF0-SOF15 but DHT, JPG and DAC).
+fn is_frame_header(code: u8) -> bool {
+    matches!(code, 0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf)
+}
+
+/// What the frame header `segment` of a JPEG of `length` bytes says.
+fn frame_info(segment: &Segment<'_>, length: usize) -> Result<JpegInfo, JpegError> {
+    let header = segment.body.get(..6).ok_or(JpegError::Truncated(length))?;
+    let height = u16::from_be_bytes([header[1], header[2]]) as u32;
+    let width = u16::from_be_bytes([header[3], header[4]]) as u32;
+    if width == 0 || height == 0 {
+        return Err(JpegError::EmptyImage { width, height });
+    }
+    Ok(JpegInfo {
+        width,
+        height,
+        components: header[5],
+        progressive: matches!(segment.code, 0xc2 | 0xc6 | 0xca | 0xce),
+    })
 }
 
 /// One marker segment of a JPEG's headers.
@@ -253,6 +327,25 @@ mod tests {
             complete_length(b"RIFF...."),
             Err(JpegError::NotJpeg(_))
         ));
+    }
+
+    #[test]
+    fn headers_are_walked_to_the_scan_and_a_break_after_the_frame_header_is_kept() {
+        let jpeg = minimal_jpeg();
+        let headers = Headers::parse(&jpeg).unwrap();
+        assert_eq!(headers.info, read_header(&jpeg).unwrap());
+        assert_eq!(headers.frame.code, 0xc0);
+        assert_eq!(&headers.image_data()[..2], &[0xff, 0xda]);
+        assert_eq!(headers.segments.last().map(|s| s.code), Some(0xda));
+        assert!(headers.broken.is_none());
+
+        let mut cut = minimal_header();
+        cut.extend_from_slice(&[0xff, 0xc4, 0x00]); // a table cut short
+        let headers = Headers::parse(&cut).unwrap();
+        assert_eq!(headers.info.width, 640, "the frame header is still read");
+        assert!(matches!(headers.broken, Some(JpegError::Truncated(_))));
+        assert!(headers.image_data().is_empty());
+        assert!(Headers::parse(&minimal_header()[..12]).is_err());
     }
 
     #[test]

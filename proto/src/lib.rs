@@ -11,15 +11,19 @@
 //! queueing, the [`shutdown`] signal, [`jpeg`] header helpers, the [`bands`] of
 //! a JPEG cut by its restart markers, the [`band_pool`] that works through
 //! them, the [`auth`] token, the [`rate`] bounds on what a peer's
-//! messages may cost, and the few [`unsent`] bytes a socket may hold. It does no
+//! messages may cost, the few [`unsent`] bytes a socket may hold, the one
+//! way to wait with a [`deadline`] and the one policy for a poisoned
+//! [`lock`]. It does no
 //! networking (beyond that socket option) and no image coding itself.
 
 pub mod auth;
 pub mod band_pool;
 pub mod bands;
 pub mod codec;
+pub mod deadline;
 pub mod duplex;
 pub mod jpeg;
+pub mod lock;
 pub mod rate;
 pub mod shutdown;
 pub mod slot;

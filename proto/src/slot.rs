@@ -5,6 +5,18 @@
 //! gets the newest frame, delay never piles up and memory stays flat however
 //! slow the far side is. The consumer side can wait in async code or on a
 //! plain thread. A slot does not copy or inspect what it carries.
+//!
+//! ```
+//! use framewire_proto::slot::latest_slot;
+//!
+//! let (frames_out, frames_in) = latest_slot();
+//! frames_out.put(1).unwrap();
+//! frames_out.put(2).unwrap(); // the consumer was slow: 1 is replaced
+//! assert_eq!(frames_in.try_take(), Some(2));
+//! assert_eq!(frames_in.dropped(), 1);
+//! drop(frames_out);
+//! assert_eq!(frames_in.take_blocking(), None, "the producer is gone");
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
