@@ -10,7 +10,7 @@
 
 use framewire_proto::Control;
 use framewire_proto::codec::FrameReader;
-use framewire_receiver::clock::ClockSync;
+use framewire_receiver::stream::clock::ClockSync;
 use framewire_sender::adapt::{Adaptation, Bounds, FrameGate};
 use framewire_sender::audience::Audience;
 use framewire_sender::transport::control::{ControlHandler, MAX_CONTROL_BYTES};

@@ -12,10 +12,10 @@ use framewire_proto::auth::load_token;
 use framewire_proto::band_pool::BandPool;
 use framewire_proto::codec::DEFAULT_MAX_MESSAGE_BYTES;
 
-use crate::access::{Access, Network};
-use crate::admission::PENDING_LIMITS;
 use crate::budget::{DEFAULT_MAX_MEMORY, MemoryBudget};
-use crate::server::Limits;
+use crate::net::Limits;
+use crate::net::access::{Access, Network};
+use crate::net::gate::PENDING_LIMITS;
 
 const MIB: usize = 1024 * 1024;
 
@@ -191,8 +191,8 @@ fn non_negative_seconds(text: &str) -> Result<f64, String> {
 
 /// The certificate for `--tls`, from `--tls-cert`/`--tls-key` or created.
 #[cfg(feature = "tls")]
-pub fn load_tls_identity(args: &Args) -> anyhow::Result<crate::tls::TlsIdentity> {
-    use crate::tls;
+pub fn load_tls_identity(args: &Args) -> anyhow::Result<crate::net::tls::TlsIdentity> {
+    use crate::net::tls;
     let directory = args.tls_dir.clone().unwrap_or_else(tls::default_directory);
     let identity = tls::load_or_create(
         args.tls_cert.as_deref(),

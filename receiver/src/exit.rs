@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use framewire_proto::lock::lock;
 use framewire_proto::shutdown::StopSignal;
 
 use crate::record::Recorder;
@@ -105,18 +106,14 @@ impl Shutdown {
     /// stream's last picture (with `--snapshot-dir`) and prints and writes
     /// the report.
     pub fn finish(&self) -> anyhow::Result<()> {
-        let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        let mut finished = lock(&self.finished);
         if *finished {
             return Ok(());
         }
         *finished = true;
         let started = Instant::now();
-        if let Some(mut sender) = self
-            .demo_sender
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        let demo_sender = lock(&self.demo_sender).take();
+        if let Some(mut sender) = demo_sender {
             let _ = sender.kill();
             let _ = sender.wait();
         }

@@ -18,14 +18,14 @@ use anyhow::Context;
 use clap::Parser;
 use framewire_proto::shutdown::StopSignal;
 
-use framewire_receiver::access::Access;
 use framewire_receiver::cli::{Args, load_tls_identity};
 use framewire_receiver::decode::{DEFAULT_MAX_PIXELS, DecoderContext, PictureSink};
 use framewire_receiver::exit::{Shutdown, exit_if_the_window_hangs};
+use framewire_receiver::net::access::Access;
+use framewire_receiver::net::{Server, TlsAcceptor};
 use framewire_receiver::progress;
 use framewire_receiver::record::Recorder;
 use framewire_receiver::report::Registry;
-use framewire_receiver::server::{Server, TlsAcceptor};
 use framewire_receiver::view::WindowView;
 use framewire_receiver::web::WebServer;
 use framewire_receiver::web::host::HostNames;

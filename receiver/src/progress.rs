@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use framewire_proto::shutdown::StopSignal;
 
-use crate::clock::basis_label;
-use crate::latency::LatencyHistogram;
 use crate::report::Registry;
 use crate::stream::Stream;
+use crate::stream::clock::basis_label;
+use crate::stream::latency::LatencyHistogram;
 
 /// One stream's counters at the start of an interval.
 struct Mark {

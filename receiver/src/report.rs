@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_lite::FutureExt;
+use framewire_proto::deadline::within;
+use framewire_proto::lock::lock;
 use serde::Serialize;
 
 use crate::stream::{Counters, Stream};
@@ -56,10 +57,10 @@ impl Default for Registry {
     }
 }
 
-/// Totals of disconnected streams no longer listed one by one.
+/// Figures summed over streams: the report's first line, and what
+/// [`EarlierStreams`] keeps of the streams it no longer lists.
 #[derive(Serialize, Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct EarlierStreams {
-    pub streams: u64,
+pub struct Totals {
     pub frames_received: u64,
     pub frames_decoded: u64,
     pub frames_shown: u64,
@@ -69,10 +70,25 @@ pub struct EarlierStreams {
     pub bytes: u64,
 }
 
+/// Totals of disconnected streams no longer listed one by one.
+#[derive(Serialize, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EarlierStreams {
+    pub streams: u64,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
 impl EarlierStreams {
-    /// Counts `stream` in these totals.
+    /// Counts `stream` here, where it is no longer listed.
     fn add(&mut self, stream: &StreamReport) {
         self.streams += 1;
+        self.totals.add(stream);
+    }
+}
+
+impl Totals {
+    /// Counts `stream` in these totals.
+    fn add(&mut self, stream: &StreamReport) {
         self.frames_received += stream.frames_received;
         self.frames_decoded += stream.frames_decoded;
         self.frames_shown += stream.frames_shown;
@@ -91,9 +107,10 @@ impl Registry {
             peer,
         ));
         let guard = StreamGuard {
-            _open: self.guards.lock().ok().and_then(|guards| guards.clone()),
+            _open: lock(&self.guards).clone(),
         };
-        if let Ok(mut streams) = self.streams.lock() {
+        {
+            let mut streams = lock(&self.streams);
             let finished = streams.iter().filter(|s| !s.is_connected()).count();
             if finished >= FINISHED_STREAMS_KEPT {
                 self.retire_least_of(&mut streams);
@@ -114,18 +131,13 @@ impl Registry {
             .map(|(index, _)| index);
         if let Some(index) = least {
             let retired = StreamReport::of(&streams.remove(index));
-            if let Ok(mut earlier) = self.earlier.lock() {
-                earlier.add(&retired);
-            }
+            lock(&self.earlier).add(&retired);
         }
     }
 
     /// All streams, oldest first.
     pub fn all(&self) -> Vec<Arc<Stream>> {
-        self.streams
-            .lock()
-            .map(|streams| streams.clone())
-            .unwrap_or_default()
+        lock(&self.streams).clone()
     }
 
     /// Waits, up to `timeout`, until every [`StreamGuard`] is dropped: each
@@ -134,33 +146,20 @@ impl Registry {
     /// received. Call it once the connections are told to stop; a stream
     /// opened afterwards is not waited for. True when all ended in time.
     pub fn wait_for_streams_to_end(&self, timeout: Duration) -> bool {
-        drop(self.guards.lock().ok().and_then(|mut guards| guards.take()));
-        let ended = async {
-            // Nothing is ever sent: this returns once every sender is gone.
-            let _ = self.all_guards_dropped.recv().await;
-            true
-        };
-        smol::block_on(ended.or(async {
-            smol::Timer::after(timeout).await;
-            false
-        }))
+        drop(lock(&self.guards).take());
+        // Nothing is ever sent: the receive returns once every guard is gone.
+        smol::block_on(within(timeout, self.all_guards_dropped.recv())).is_some()
     }
 
     pub fn report(&self) -> Report {
         let streams: Vec<StreamReport> = self.all().iter().map(|s| StreamReport::of(s)).collect();
-        let earlier = self.earlier.lock().map(|e| *e).unwrap_or_default();
-        let mut totals = earlier;
+        let earlier = *lock(&self.earlier);
+        let mut totals = earlier.totals;
         for stream in &streams {
             totals.add(stream);
         }
         Report {
-            frames_received: totals.frames_received,
-            frames_decoded: totals.frames_decoded,
-            frames_shown: totals.frames_shown,
-            frames_dropped: totals.frames_dropped,
-            decode_errors: totals.decode_errors,
-            refused_over_budget: totals.refused_over_budget,
-            bytes: totals.bytes,
+            totals,
             earlier,
             streams,
         }
@@ -296,13 +295,9 @@ impl StreamReport {
 /// The figures of the whole run at exit.
 #[derive(Serialize, Debug)]
 pub struct Report {
-    pub frames_received: u64,
-    pub frames_decoded: u64,
-    pub frames_shown: u64,
-    pub frames_dropped: u64,
-    pub decode_errors: u64,
-    pub refused_over_budget: u64,
-    pub bytes: u64,
+    /// Every stream's, the listed and the earlier ones.
+    #[serde(flatten)]
+    pub totals: Totals,
     /// Disconnected streams beyond the [`FINISHED_STREAMS_KEPT`] with the
     /// most frames, counted in the totals above but not listed.
     pub earlier: EarlierStreams,
@@ -316,19 +311,21 @@ impl std::fmt::Display for Report {
             f,
             "framewire-receiver: {} frames received, {} decoded, {} shown, {} dropped, {} decode errors, \
              {} refused over the memory budget, {:.1} MB",
-            self.frames_received,
-            self.frames_decoded,
-            self.frames_shown,
-            self.frames_dropped,
-            self.decode_errors,
-            self.refused_over_budget,
-            self.bytes as f64 / 1e6
+            self.totals.frames_received,
+            self.totals.frames_decoded,
+            self.totals.frames_shown,
+            self.totals.frames_dropped,
+            self.totals.decode_errors,
+            self.totals.refused_over_budget,
+            self.totals.bytes as f64 / 1e6
         )?;
         if self.earlier.streams > 0 {
             writeln!(
                 f,
                 "  {} earlier streams (not listed): {} frames received, {} decoded",
-                self.earlier.streams, self.earlier.frames_received, self.earlier.frames_decoded
+                self.earlier.streams,
+                self.earlier.totals.frames_received,
+                self.earlier.totals.frames_decoded
             )?;
         }
         for s in &self.streams {
@@ -393,7 +390,7 @@ mod tests {
         );
         assert_eq!(report.earlier.streams, 501 - FINISHED_STREAMS_KEPT as u64);
         assert_eq!(
-            report.frames_received,
+            report.totals.frames_received,
             1 + 1000 + 500,
             "nothing lost from the totals"
         );

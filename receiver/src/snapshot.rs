@@ -8,7 +8,9 @@
 //! dozens would hold the exit up for seconds); the ones left then are
 //! written as the JPEG received, `DIR/stream-<id>-<name>.jpg`. The window's
 //! S key saves what a tile shows
-//! to `DIR/<name>-<UTC time>.png`. This module only writes files; it does
+//! to `DIR/<name>-<UTC time>.png` ([`save_shots`], on the window's snapshot
+//! thread: a stream its sender has reduced is saved from the full-quality
+//! frame the window asked for, decoded here, when it comes in time). This module only writes files; it does
 //! not decide when.
 
 use std::collections::VecDeque;
@@ -16,14 +18,18 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use framewire_proto::lock::lock;
 
 use crate::decode::{DEFAULT_MAX_PIXELS, decode_rgba};
 use crate::files::{create_new_file, safe_stem, utc_stamp};
 use crate::picture::{Picture, Pixels};
 use crate::stream::Stream;
+
+/// How long an S snapshot waits for the full-quality frame it asked for.
+const FULL_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 /// Writes `picture` as an 8-bit RGBA PNG.
 pub fn write_png(path: &Path, picture: &Picture) -> anyhow::Result<()> {
@@ -44,6 +50,75 @@ pub fn save_new(directory: &Path, name: &str, picture: &Picture) -> anyhow::Resu
     let (path, file) = create_new_file(directory, &stem, "png")?;
     write_png_to(file, &path, picture)?;
     Ok(path)
+}
+
+/// A picture the window's S key saves: the stream's name, the picture on
+/// screen, and the stream when its sender was asked for a full-quality
+/// frame to save instead.
+pub struct Shot {
+    pub name: String,
+    pub shown: Picture,
+    pub full_quality_from: Option<Arc<Stream>>,
+}
+
+/// Saves each of `shots` as a new PNG in `directory` (the full-quality
+/// frame when one was asked and came in time, else the picture on
+/// screen); returns what the window tells the user. Blocks: the window
+/// runs it on a thread of its own.
+pub fn save_shots(directory: &Path, shots: Vec<Shot>) -> String {
+    let mut saved = Vec::new();
+    for Shot {
+        name,
+        shown,
+        full_quality_from,
+    } in shots
+    {
+        let full = full_quality_from.and_then(|stream| full_quality_picture(&stream, &name));
+        let (picture, kind) = match &full {
+            Some(full) => (full, "a full-quality snapshot"),
+            None => (&shown, "a snapshot"),
+        };
+        match save_new(directory, &name, picture) {
+            Ok(path) => {
+                log::info!("saved {kind} of '{name}' to {}", path.display());
+                saved.push(path.display().to_string());
+            }
+            Err(error) => {
+                log::warn!("cannot save a snapshot of '{name}': {error:#}");
+                saved.push(format!("FAILED: {error}"));
+            }
+        }
+    }
+    match saved.as_slice() {
+        [one] => format!("saved {one}"),
+        many => format!("saved {} snapshots in {}", many.len(), directory.display()),
+    }
+}
+
+/// The full-quality frame asked of `stream`, decoded; `None` (logged) when
+/// it does not come within [`FULL_FRAME_WAIT`] or does not decode.
+fn full_quality_picture(stream: &Stream, name: &str) -> Option<Picture> {
+    let Some(jpeg) = smol::block_on(stream.full_frame().wait(FULL_FRAME_WAIT)) else {
+        log::warn!(
+            "'{name}': no full-quality frame came within {} s: saving the picture on screen",
+            FULL_FRAME_WAIT.as_secs()
+        );
+        return None;
+    };
+    let mut rgba = Vec::new();
+    match decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba) {
+        Ok((width, height)) => Some(Picture {
+            width,
+            height,
+            pixels: Pixels::Rgba(rgba),
+        }),
+        Err(error) => {
+            log::warn!(
+                "'{name}': the full-quality frame does not decode ({error}): saving the picture on screen"
+            );
+            None
+        }
+    }
 }
 
 fn write_png_to(file: File, path: &Path, picture: &Picture) -> anyhow::Result<()> {
@@ -105,7 +180,13 @@ pub fn save_last_pictures(
             directory.to_owned(),
         );
         std::thread::spawn(move || {
-            while let Some(index) = queue.lock().ok().and_then(|mut queue| queue.pop_front()) {
+            loop {
+                // Taken in a statement of its own: the lock is let go at
+                // once, not held while the picture is written.
+                let next = lock(&queue).pop_front();
+                let Some(index) = next else {
+                    return;
+                };
                 let outcome = match save_as_png(&directory, &streams[index]) {
                     Ok(Some(path)) => LastPicture::Saved(path),
                     Ok(None) => LastPicture::None,
@@ -125,9 +206,7 @@ pub fn save_last_pictures(
         outcomes[index] = Some(outcome);
     }
     // No worker begins another picture from now on.
-    if let Ok(mut queue) = queue.lock() {
-        queue.clear();
-    }
+    lock(&queue).clear();
     outcomes
         .into_iter()
         .zip(streams)

@@ -4,7 +4,7 @@
 //! to the rest. smol's global executor runs on one thread.
 //!
 //! Fairness between tasks on one thread is the tasks' own business: a
-//! reader that handles a message yields before the next ([`crate::server`],
+//! reader that handles a message yields before the next ([`crate::net`],
 //! [`crate::web`]). This module does not decide what runs; it only runs it.
 
 use std::future::Future;

@@ -1,24 +1,27 @@
-//! Decoding JPEG frames into pictures, one thread per stream.
+//! Decoding JPEG frames into pictures, one thread per stream: this file is
+//! the per-stream loop.
 //!
 //! Each stream's decoder takes the newest frame from its slot (frames that
-//! were replaced before it got to them are never decoded) and checks, before
-//! it spends anything, that the JPEG can be what it claims: its size is
-//! under the pixel limit, its image data is long enough to cover that many
-//! pixels (a 230-byte "8K picture" is a truncated frame, not 132 MB of
-//! zeros), a progressive one has at most [`MAX_SCANS`] scans, and the memory
-//! budget has room for the picture. Then it decodes a colour picture with
-//! libjpeg-turbo to its YCbCr planes (`planar`, feature `turbo`: no chroma
-//! upsampling or colour conversion on the CPU), cut into bands decoded at
-//! once on the shared [`BandPool`] when its restart markers fall on MCU
-//! rows (a sliced sender's, or a camera's that writes DRI), and anything
-//! else with zune-jpeg to RGBA, and hands the picture to its
-//! [`PictureSink`], if there is one. A
-//! frame that does not decode is logged, counted and skipped; the stream goes
-//! on. When the connection's slot closes, the decoder finishes the frame it
-//! holds and ends, releasing everything. It does not read sockets or draw.
+//! were replaced before it got to them are never decoded), checks what the
+//! JPEG claims before it spends anything ([`check_claims`], `check.rs`,
+//! which walks its headers once for everything after it) and that the
+//! memory budget has room for the picture. Then it decodes a colour picture
+//! with libjpeg-turbo to its YCbCr planes (`planar.rs`, feature `turbo`: no
+//! chroma upsampling or colour conversion on the CPU), cut into bands
+//! decoded at once on the shared [`BandPool`] when its restart markers fall
+//! on MCU rows (a sliced sender's, or a camera's that writes DRI), and
+//! anything else whole with zune-jpeg to RGBA (`whole.rs`), and hands the
+//! picture to its [`PictureSink`], if there is one. A frame that does not
+//! decode is logged, counted and skipped; the stream goes on. When the
+//! connection's slot closes, the decoder finishes the frame it holds and
+//! ends, releasing everything. How many frames a second it keeps up with,
+//! told to the sender, is [`capacity`]. It does not read sockets or draw.
 
+pub mod capacity;
+mod check;
 #[cfg(feature = "turbo")]
 mod planar;
+mod whole;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -26,31 +29,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use framewire_proto::Frame;
 use framewire_proto::band_pool::BandPool;
-use framewire_proto::jpeg::{JpegError, JpegInfo, header_segments, read_header};
+use framewire_proto::jpeg::Headers;
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotReceiver;
-use zune_jpeg::JpegDecoder;
-use zune_jpeg::zune_core::bytestream::ZCursor;
-use zune_jpeg::zune_core::colorspace::ColorSpace;
-use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::budget::{Charge, MemoryBudget};
 use crate::picture::{Picture, Pixels};
 use crate::stream::{Newest, Stream, worth_a_log_line};
+pub use check::{DecodeError, MAX_SCANS, check_claims, decode_memory};
+use whole::decode_whole;
 
 /// The default limit on a decoded picture: 8K UHD, about 33 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
-
-/// The most scans a progressive JPEG may have (encoders write 6 to 12; each
-/// scan is another pass over the whole picture).
-pub const MAX_SCANS: usize = 32;
-
-/// Pixels one byte of image data can cover at the very least: a baseline
-/// JPEG spends at least 2 bits on every 8x8 block (a DC code and an end of
-/// block), a progressive one at least 1 bit per block of its first scan,
-/// which may cover a quarter-size chroma plane only.
-const BASELINE_PIXELS_PER_BYTE: u64 = 64 * 8 / 2;
-const PROGRESSIVE_PIXELS_PER_BYTE: u64 = 64 * 8 * 4;
 
 /// A frame as the connection received it, with the budget its bytes took.
 pub struct Received {
@@ -82,98 +72,6 @@ pub trait PictureSink: Send + Sync {
     }
 }
 
-/// Why one frame could not be decoded.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error(transparent)]
-    Header(#[from] JpegError),
-    #[error("image of {width}x{height} pixels is above the limit of {limit} pixels")]
-    TooLarge { width: u32, height: u32, limit: u64 },
-    #[error(
-        "truncated: {bytes} bytes of image data cannot cover {width}x{height} pixels \
-         (at least {needed} are needed)"
-    )]
-    Truncated {
-        width: u32,
-        height: u32,
-        bytes: usize,
-        needed: usize,
-    },
-    #[error("progressive JPEG with more than {MAX_SCANS} scans")]
-    TooManyScans,
-    #[error(
-        "{width}x{height} pixels need {needed} MB, and the receiver's memory budget \
-         (--max-memory) has no room for them now"
-    )]
-    OverBudget {
-        width: u32,
-        height: u32,
-        needed: u64,
-    },
-    #[error("JPEG data is corrupt: {0}")]
-    Corrupt(String),
-}
-
-/// Checks, from the headers and the length alone, that `jpeg` can be the
-/// picture its header claims: not above `max_pixels`, with enough image data
-/// for that many pixels, and not too many progressive scans.
-pub fn check_claims(jpeg: &[u8], max_pixels: u64) -> Result<JpegInfo, DecodeError> {
-    let header = read_header(jpeg)?;
-    let pixels = header.width as u64 * header.height as u64;
-    if pixels > max_pixels {
-        return Err(DecodeError::TooLarge {
-            width: header.width,
-            height: header.height,
-            limit: max_pixels,
-        });
-    }
-    let mut scan_start = jpeg.len();
-    for segment in header_segments(jpeg) {
-        let segment = segment?;
-        if segment.code == 0xda {
-            scan_start = segment.offset;
-        }
-    }
-    let image_data = &jpeg[scan_start..];
-    let per_byte = match header.progressive {
-        true => PROGRESSIVE_PIXELS_PER_BYTE,
-        false => BASELINE_PIXELS_PER_BYTE,
-    };
-    let needed = pixels.div_ceil(per_byte) as usize;
-    if image_data.len() < needed {
-        return Err(DecodeError::Truncated {
-            width: header.width,
-            height: header.height,
-            bytes: image_data.len(),
-            needed,
-        });
-    }
-    // In image data 0xFF is always followed by 0x00 or a restart marker, so
-    // FF DA is a start of scan (or, at worst, a table's bytes: counted too).
-    if header.progressive
-        && image_data
-            .windows(2)
-            .filter(|pair| pair == &[0xff, 0xda])
-            .count()
-            > MAX_SCANS
-    {
-        return Err(DecodeError::TooManyScans);
-    }
-    Ok(header)
-}
-
-/// The memory a decode of `header` takes: the RGBA picture, plus the
-/// coefficients a progressive decoder keeps for the whole picture (or a few
-/// rows of working space for a baseline one).
-pub fn decode_memory(header: &JpegInfo) -> (usize, usize) {
-    let pixels = header.width as usize * header.height as usize;
-    let working = match header.progressive {
-        true => pixels * 2 * header.components.max(1) as usize,
-        false => pixels / 4,
-    };
-    (pixels * 4, working)
-}
-
 /// Checks `jpeg` with [`check_claims`] and decodes it whole into `rgba`,
 /// resized as needed; returns its size. (The stream's decoder also charges
 /// the budget between the two.)
@@ -182,8 +80,8 @@ pub fn decode_rgba(
     max_pixels: u64,
     rgba: &mut Vec<u8>,
 ) -> Result<(u32, u32), DecodeError> {
-    let header = check_claims(jpeg, max_pixels)?;
-    decode_whole(jpeg, &header, rgba)
+    let headers = check_claims(jpeg, max_pixels)?;
+    decode_whole(jpeg, &headers.info, rgba)
 }
 
 /// Checks `jpeg` with [`check_claims`] and decodes it as the stream
@@ -195,29 +93,29 @@ pub fn decode_picture(
     pixels: &mut Pixels,
     pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
-    let header = check_claims(jpeg, max_pixels)?;
-    decode_checked(jpeg, &header, pixels, pool, true)
+    let headers = check_claims(jpeg, max_pixels)?;
+    decode_checked(&headers, pixels, pool, true)
 }
 
-/// Decodes `jpeg`, whose claims `header` holds, into `pixels` (planes if
-/// `planes` and the JPEG allows, else RGBA), reusing their buffers where it
-/// can.
+/// Decodes the JPEG whose checked `headers` these are into `pixels`
+/// (planes if `planes` and the JPEG allows, else RGBA), reusing their
+/// buffers where it can.
 fn decode_checked(
-    jpeg: &[u8],
-    header: &JpegInfo,
+    headers: &Headers<'_>,
     pixels: &mut Pixels,
     pool: &BandPool,
     planes: bool,
 ) -> Result<(u32, u32), DecodeError> {
+    let (jpeg, header) = (headers.data, &headers.info);
     #[cfg(feature = "turbo")]
-    if planes && let Some(chroma_step) = planar::takes(jpeg) {
+    if planes && let Some(chroma_step) = planar::takes(headers) {
         if !matches!(pixels, Pixels::YCbCr(_)) {
             *pixels = Pixels::YCbCr(crate::picture::Planes::default());
         }
         let Pixels::YCbCr(planes) = pixels else {
             unreachable!("just made planes")
         };
-        let size = planar::decode(jpeg, header, chroma_step, planes, pool)?;
+        let size = planar::decode(headers, chroma_step, planes, pool)?;
         if size != (header.width, header.height) || !planes.fit(size.0, size.1) {
             return Err(DecodeError::Corrupt(format!(
                 "decoded planes do not hold the {}x{} picture its header claims",
@@ -236,15 +134,6 @@ fn decode_checked(
     decode_whole(jpeg, header, rgba)
 }
 
-/// zune-jpeg's settings for a picture of at most `width` x `height`.
-fn options(width: u32, height: u32) -> DecoderOptions {
-    DecoderOptions::default()
-        .jpeg_set_out_colorspace(ColorSpace::RGBA)
-        .jpeg_set_max_scans(MAX_SCANS)
-        .set_max_width(width as usize)
-        .set_max_height(height as usize)
-}
-
 /// Runs a decoder under a panic guard: zune-jpeg 0.4 panicked on some
 /// corrupt progressive JPEGs (found by the receiver_decode fuzz target), and
 /// a decoder may again; a bad frame must not take the stream's decoder (or
@@ -255,61 +144,6 @@ fn guarded<T>(decode: impl FnOnce() -> Result<T, DecodeError>) -> Result<T, Deco
             "the JPEG decoder gave up on it".into(),
         ))
     })
-}
-
-/// Decodes `jpeg` whole into `rgba`, on the calling thread.
-fn decode_whole(
-    jpeg: &[u8],
-    header: &JpegInfo,
-    rgba: &mut Vec<u8>,
-) -> Result<(u32, u32), DecodeError> {
-    let options = options(header.width, header.height);
-    let decoded = guarded(|| {
-        let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
-        decoder
-            .decode_headers()
-            .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
-        let size = decoder
-            .output_buffer_size()
-            .ok_or_else(|| DecodeError::Corrupt("no output size".into()))?;
-        rgba.resize(size, 0);
-        decoder
-            .decode_into(rgba)
-            .map_err(|error| DecodeError::Corrupt(format!("{error:?}")))?;
-        Ok((size, decoder.dimensions()))
-    });
-    let (size, dimensions) = decoded?;
-    let (width, height) =
-        dimensions.map_or((header.width, header.height), |(w, h)| (w as u32, h as u32));
-    // zune-jpeg keeps greyscale JPEGs grey whatever colour space is asked.
-    let pixels = width as usize * height as usize;
-    match size.checked_div(pixels) {
-        Some(4) if size == pixels * 4 => {}
-        Some(1) if size == pixels => expand_to_rgba(rgba, pixels, 1),
-        Some(3) if size == pixels * 3 => expand_to_rgba(rgba, pixels, 3),
-        _ => {
-            return Err(DecodeError::Corrupt(format!(
-                "decoded {size} bytes for {width}x{height} pixels"
-            )));
-        }
-    }
-    Ok((width, height))
-}
-
-/// Widens `pixels` grey (1 byte) or RGB (3 bytes) pixels at the start of
-/// `buffer` to RGBA in place, working from the end so nothing is overwritten
-/// before it is read.
-fn expand_to_rgba(buffer: &mut Vec<u8>, pixels: usize, channels: usize) {
-    buffer.resize(pixels * 4, 0);
-    for index in (0..pixels).rev() {
-        let source = index * channels;
-        let [r, g, b] = if channels == 1 {
-            [buffer[source]; 3]
-        } else {
-            [buffer[source], buffer[source + 1], buffer[source + 2]]
-        };
-        buffer[index * 4..index * 4 + 4].copy_from_slice(&[r, g, b, 255]);
-    }
 }
 
 /// Everything a stream's decoder needs besides its input.
@@ -409,7 +243,8 @@ impl DecoderContext {
         jpeg: &[u8],
         scratch: &mut Scratch,
     ) -> Result<(u32, u32, Charge), DecodeError> {
-        let header = check_claims(jpeg, self.max_pixels)?;
+        let headers = check_claims(jpeg, self.max_pixels)?;
+        let header = headers.info;
         let (picture_bytes, working_bytes) = decode_memory(&header);
         let over_budget = || DecodeError::OverBudget {
             width: header.width,
@@ -425,7 +260,7 @@ impl DecoderContext {
         };
         let _working = self.budget.charge(working_bytes).ok_or_else(over_budget)?;
         let planes = self.sink.as_ref().is_none_or(|sink| sink.wants_planes());
-        match decode_checked(jpeg, &header, &mut scratch.pixels, &self.pool, planes) {
+        match decode_checked(&headers, &mut scratch.pixels, &self.pool, planes) {
             Ok((width, height)) => Ok((width, height, charge)),
             Err(error) => {
                 scratch.charge = Some(charge);

@@ -15,7 +15,7 @@
 
 use framewire_proto::band_pool::BandPool;
 use framewire_proto::bands::{self, Banded};
-use framewire_proto::jpeg::{JpegInfo, header_segments};
+use framewire_proto::jpeg::Headers;
 use mozjpeg::{ColorSpace, CompInfoExt, Decompress};
 
 use super::DecodeError;
@@ -25,50 +25,47 @@ use crate::picture::Planes;
 /// thread's hand-off costs more than it saves.
 const MIN_BAND_PIXELS: usize = 64 * 1024;
 
-/// Whether `jpeg` is a picture this path decodes: three components, the
-/// luma sampled 1 or 2 times the chroma's each way, the chroma 1x1.
-/// Returns the luma pixels per chroma sample (across, down).
-pub fn takes(jpeg: &[u8]) -> Option<(u32, u32)> {
-    for segment in header_segments(jpeg) {
-        let segment = segment.ok()?;
-        if !matches!(segment.code, 0xc0..=0xc2) {
-            continue;
-        }
-        let body = segment.body;
-        if body.first() != Some(&8) || body.get(5) != Some(&3) {
-            return None;
-        }
-        let factors: Vec<u8> = body.get(6..15)?.chunks_exact(3).map(|c| c[1]).collect();
-        let (h, v) = ((factors[0] >> 4) as u32, (factors[0] & 0x0f) as u32);
-        let chroma_plain = factors[1] == 0x11 && factors[2] == 0x11;
-        return (chroma_plain && (1..=2).contains(&h) && (1..=2).contains(&v)).then_some((h, v));
+/// Whether the JPEG of `headers` is a picture this path decodes: a
+/// baseline, extended or progressive Huffman frame of 8-bit samples, three
+/// components, the luma sampled 1 or 2 times the chroma's each way, the
+/// chroma 1x1. Returns the luma pixels per chroma sample (across, down).
+pub fn takes(headers: &Headers<'_>) -> Option<(u32, u32)> {
+    let frame = headers.frame;
+    if !matches!(frame.code, 0xc0..=0xc2) {
+        return None;
     }
-    None
+    let body = frame.body;
+    if body.first() != Some(&8) || body.get(5) != Some(&3) {
+        return None;
+    }
+    let factors: Vec<u8> = body.get(6..15)?.chunks_exact(3).map(|c| c[1]).collect();
+    let (h, v) = ((factors[0] >> 4) as u32, (factors[0] & 0x0f) as u32);
+    let chroma_plain = factors[1] == 0x11 && factors[2] == 0x11;
+    (chroma_plain && (1..=2).contains(&h) && (1..=2).contains(&v)).then_some((h, v))
 }
 
-/// Decodes `jpeg` (which [`takes`] took, with the checked `header`) into
+/// Decodes the JPEG of the checked `headers` (which [`takes`] took) into
 /// `planes`: in bands on `pool` when its restart markers allow it, else
 /// whole.
 pub fn decode(
-    jpeg: &[u8],
-    header: &JpegInfo,
+    headers: &Headers<'_>,
     chroma_step: (u32, u32),
     planes: &mut Planes,
     pool: &BandPool,
 ) -> Result<(u32, u32), DecodeError> {
     planes.chroma_step = chroma_step;
-    let area = header.width as usize * header.height as usize;
+    let area = headers.info.width as usize * headers.info.height as usize;
     let most = (area / MIN_BAND_PIXELS).min(pool.threads());
     for plane in &mut planes.planes {
         plane.clear();
     }
     if most > 1
-        && let Some(banded) = bands::split(jpeg)
+        && let Some(banded) = bands::split_headers(headers)
         && banded.intervals() > 1
     {
         return decode_banded(&banded, most, planes, pool);
     }
-    let (size, strides) = decode_into(jpeg, &mut planes.planes)?;
+    let (size, strides) = decode_into(headers.data, &mut planes.planes)?;
     planes.strides = strides;
     Ok(size)
 }

@@ -5,7 +5,7 @@
 //! An honest sender sends a keep-alive a second while it has no frame,
 //! answers the receiver's clock probes (about 20 a second during a burst
 //! of probes), and keeps one name for its whole life. A peer that sends
-//! many more costs the receiver time for nothing; [`crate::server`] closes
+//! many more costs the receiver time for nothing; [`crate::net`] closes
 //! its connection and penalises its address as for a wrong token. Frames
 //! with a picture have no such rate (an unpaced sender may send hundreds a
 //! second); they pay with the memory budget and their decoder's slot. This

@@ -18,7 +18,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::places::{Full, Place, PlaceLimits, Places, key_of};
+use framewire_proto::lock::lock;
+
+use crate::net::places::{Full, Place, PlaceLimits, Places, key_of};
 
 /// Refusals from one address are summarised over this long, after the
 /// first [`LOGGED_PER_INTERVAL`] of them.
@@ -152,9 +154,7 @@ impl Gate {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 }
 

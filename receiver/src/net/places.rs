@@ -17,6 +17,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use framewire_proto::lock::lock;
+
 /// How many places there are.
 #[derive(Clone, Copy, Debug)]
 pub struct PlaceLimits {
@@ -125,9 +127,7 @@ impl Places {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PlacesState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 }
 

@@ -29,6 +29,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use framewire_proto::Frame;
 use framewire_proto::jpeg::read_header;
+use framewire_proto::lock::lock;
 
 use crate::budget::{Charge, MemoryBudget};
 use crate::files::{create_new_file, safe_stem, utc_stamp};
@@ -118,11 +119,8 @@ impl Recorder {
             left_out: 0,
         };
         let closing = self.closing.clone();
-        let running = self
-            .writers
-            .lock()
-            .ok()
-            .and_then(|writers| writers.clone())
+        let running = lock(&self.writers)
+            .clone()
             .context("the receiver is stopping")?;
         std::thread::Builder::new()
             .name(format!("record-{}", stream.id()))
@@ -144,15 +142,8 @@ impl Recorder {
     /// or `timeout` has passed (a stuck disk); true when all were closed.
     pub fn finish(&self, timeout: Duration) -> bool {
         self.closing.store(true, Ordering::Release);
-        drop(
-            self.writers
-                .lock()
-                .ok()
-                .and_then(|mut writers| writers.take()),
-        );
-        let Ok(all_finished) = self.all_finished.lock() else {
-            return false;
-        };
+        drop(lock(&self.writers).take());
+        let all_finished = lock(&self.all_finished);
         // Nothing is sent: this returns when the last writer has ended.
         let finished = all_finished.recv_timeout(timeout) == Err(RecvTimeoutError::Disconnected);
         if !finished {

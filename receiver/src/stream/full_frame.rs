@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use event_listener::Event;
-use futures_lite::FutureExt;
+use framewire_proto::deadline::until;
 
 #[derive(Debug, Default)]
 enum State {
@@ -37,9 +37,7 @@ pub struct FullFrame {
 
 impl FullFrame {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        framewire_proto::lock::lock(&self.state)
     }
 
     fn set(&self, state: State) {
@@ -54,16 +52,14 @@ impl FullFrame {
 
     /// Waits until an ask has to be sent; marks it sent.
     pub async fn asked(&self) {
-        loop {
-            let listener = self.changed.listen();
-            if let State::Asked { sent } = &mut *self.lock()
-                && !*sent
-            {
+        until(&self.changed, None, || match &mut *self.lock() {
+            State::Asked { sent } if !*sent => {
                 *sent = true;
-                return;
+                Some(())
             }
-            listener.await;
-        }
+            _ => None,
+        })
+        .await;
     }
 
     /// A frame marked full-quality came: kept if one was asked for.
@@ -79,35 +75,28 @@ impl FullFrame {
     /// Waits up to `timeout` for the frame asked for; takes it.
     pub async fn wait(&self, timeout: Duration) -> Option<Bytes> {
         let deadline = Instant::now() + timeout;
-        loop {
-            let listener = self.changed.listen();
-            {
-                let mut state = self.lock();
-                if let State::Arrived(_) = &*state
-                    && let State::Arrived(jpeg) = std::mem::take(&mut *state)
-                {
-                    return Some(jpeg);
+        let arrived = until(&self.changed, Some(deadline), || {
+            let mut state = self.lock();
+            match std::mem::take(&mut *state) {
+                State::Arrived(jpeg) => Some(jpeg),
+                other => {
+                    *state = other;
+                    None
                 }
             }
-            let woken = async {
-                listener.await;
-                true
-            }
-            .or(async {
-                smol::Timer::at(deadline).await;
-                false
-            })
-            .await;
-            if !woken {
-                self.set(State::Idle);
-                return None;
-            }
+        })
+        .await;
+        if arrived.is_none() {
+            self.set(State::Idle);
         }
+        arrived
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use futures_lite::FutureExt;
+
     use super::*;
 
     #[test]

@@ -3,13 +3,13 @@
 //! frame has come for [`stale_after`] its usual frame interval (half a
 //! second at 30 fps); it is then stale, with the time since its last frame,
 //! or disconnected once its connection has closed. A stream whose sender
-//! was paused (nobody could see it, [`crate::pause`]) is paused, not stale,
+//! was paused (nobody could see it, [`crate::stream::pause`]) is paused, not stale,
 //! and stays so after the resume until its next frame has had the same
 //! time to come. Plain arithmetic.
 
 use std::time::{Duration, Instant};
 
-use crate::pause::Pausing;
+use crate::stream::pause::Pausing;
 
 /// A stream is stale after this long without a frame, at least.
 const STALE_MIN: Duration = Duration::from_millis(500);

@@ -19,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use event_listener::Event;
+use framewire_proto::deadline::until;
 
 /// A web viewer that stopped waiting for a frame keeps the stream going
 /// this long: it asks for the next one as soon as it has drawn the last,
@@ -84,9 +85,7 @@ impl Drop for WebWait<'_> {
 
 impl Pause {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        framewire_proto::lock::lock(&self.state)
     }
 
     /// The window hides the stream (true) or shows it (false).
@@ -136,13 +135,10 @@ impl Pause {
 
     /// Waits until the sender must be told something new.
     pub async fn changed(&self) {
-        loop {
-            let listener = self.changed.listen();
-            if self.has_news(Instant::now()) {
-                return;
-            }
-            listener.await;
-        }
+        until(&self.changed, None, || {
+            self.has_news(Instant::now()).then_some(())
+        })
+        .await;
     }
 
     fn has_news(&self, now: Instant) -> bool {

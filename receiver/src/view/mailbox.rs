@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use framewire_proto::lock::lock;
 use winit::event_loop::EventLoopProxy;
 
 use super::Wake;
@@ -26,7 +27,8 @@ impl Mailbox {
     /// Leaves `frame`, replacing (and counting) an unshown one of its stream;
     /// true when the window needs waking.
     fn put(&self, frame: DecodedFrame) -> bool {
-        if let Ok(mut frames) = self.frames.lock() {
+        {
+            let mut frames = lock(&self.frames);
             match frames
                 .iter_mut()
                 .find(|f| f.stream.id() == frame.stream.id())
@@ -49,10 +51,7 @@ impl Mailbox {
     /// Every waiting picture; the next one wakes the loop again.
     pub fn take_all(&self) -> Vec<DecodedFrame> {
         self.wake_pending.store(false, Ordering::Release);
-        self.frames
-            .lock()
-            .map(|mut frames| std::mem::take(&mut *frames))
-            .unwrap_or_default()
+        std::mem::take(&mut *lock(&self.frames))
     }
 }
 

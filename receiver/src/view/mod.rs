@@ -12,18 +12,21 @@
 //! streams tile in a grid ([`layout`]); [`keys`] pick one, toggle the
 //! overlay ([`text`]), take snapshots, pause, go fullscreen. A tile that
 //! is not on screen (another stream shown alone, the window minimised or
-//! covered) pauses its sender ([`crate::pause`]) unless the receiver
+//! covered) pauses its sender ([`crate::stream::pause`]) unless the receiver
 //! records.
 
 mod display;
 mod keys;
 mod layout;
 mod mailbox;
+mod paint;
 mod renderer;
 mod scene;
+mod schedule;
 mod surface;
 mod text;
 mod tiles;
+mod visibility;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,25 +41,20 @@ use winit::event::{ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::window::{Fullscreen, Window, WindowId};
 
-use crate::decode::{DEFAULT_MAX_PIXELS, PictureSink, decode_rgba};
-use crate::liveness::{Status, stale_after};
-use crate::picture::{Picture, Pixels};
-use crate::snapshot;
+use crate::decode::PictureSink;
+use crate::snapshot::{self, Shot};
 use crate::stream::Stream;
+use crate::stream::liveness::Status;
 pub use keys::KEYS_HELP;
 use keys::{Action, action_of};
-use layout::Rect;
 use mailbox::{Mailbox, WindowSink};
-use renderer::{Draw, Renderer};
-use scene::{Layer, Scene, TileView, shows, visible_tiles};
+use paint::Gpu;
+use renderer::Renderer;
 use surface::WindowSurface;
-use text::{Label, Style};
 use tiles::{Placement, TextTexture, Tile};
 
 /// How often the overlay's figures and the title are refreshed.
 const FIGURES_INTERVAL: Duration = Duration::from_millis(500);
-/// How long a snapshot waits for the full-quality frame it asked for.
-const FULL_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a notice (a saved snapshot) stays on screen.
 const NOTICE_TIME: Duration = Duration::from_secs(4);
@@ -165,47 +163,6 @@ fn watch_stop(stop: StopSignal, proxy: EventLoopProxy<Wake>) {
         smol::block_on(stop.stopped());
         let _ = proxy.send_event(Wake::Quit);
     });
-}
-
-/// The surface and what draws on it.
-struct Gpu {
-    surface: WindowSurface,
-    renderer: Renderer,
-}
-
-impl Gpu {
-    /// Keeps `slot` showing `lines`, re-rasterised only when they change; the
-    /// scale is the largest up to `max_scale` that fits `max_width` (see
-    /// [`Label::fitting`]).
-    fn label(
-        &self,
-        slot: &mut Option<TextTexture>,
-        lines: &[&str],
-        min_columns: usize,
-        max_scale: u32,
-        max_width: f32,
-        style: Style,
-    ) {
-        let text = lines.join("\n");
-        let fitted_to = (max_scale, max_width as u32);
-        if slot
-            .as_ref()
-            .is_some_and(|label| label.text == text && label.fitted_to == fitted_to)
-        {
-            return;
-        }
-        let label = Label::fitting(lines, min_columns, max_scale, fitted_to.1, style);
-        let image = self
-            .renderer
-            .create_image(&self.surface.device, label.width, label.height);
-        self.renderer
-            .upload(&self.surface.queue, &image, &label.rgba);
-        *slot = Some(TextTexture {
-            text,
-            fitted_to,
-            image,
-        });
-    }
 }
 
 /// A message at the bottom of the window for a few seconds.
@@ -352,311 +309,6 @@ impl App {
         }
     }
 
-    fn is_visible(&self, index: usize) -> bool {
-        shows(self.selected, index)
-    }
-
-    /// Tells each tile's stream whether anybody can see it, which pauses
-    /// or resumes its sender: called whenever that may have changed.
-    fn hide_unseen(&self) {
-        for (index, tile) in self.tiles.iter().enumerate() {
-            let unseen = self.window_hidden || !self.is_visible(index);
-            tile.stream.pause().set_hidden(self.pause_hidden && unseen);
-        }
-    }
-
-    /// Looks again whether the window can be seen at all (after an event
-    /// that may have minimised, covered or restored it).
-    fn note_window_visibility(&mut self, occluded: Option<bool>) {
-        let Some(window) = &self.window else {
-            return;
-        };
-        if let Some(occluded) = occluded {
-            self.occluded = occluded;
-        }
-        let size = window.inner_size();
-        let minimised = window.is_minimized() == Some(true) || size.width == 0 || size.height == 0;
-        let hidden = minimised || self.occluded;
-        if hidden != self.window_hidden {
-            log::info!(
-                "the window is {}",
-                if hidden {
-                    "hidden (minimised or covered)"
-                } else {
-                    "visible again"
-                }
-            );
-            self.window_hidden = hidden;
-            self.hide_unseen();
-        }
-    }
-
-    /// Draws the window: the visible tiles' pictures and labels brought up
-    /// to date on the GPU, the scene arranged, drawn and presented.
-    fn redraw(&mut self) {
-        let Some(gpu) = self.gpu.as_mut() else {
-            return;
-        };
-        let (frame, (width, height)) = match gpu.surface.next_frame() {
-            Ok(Some(acquired)) => acquired,
-            Ok(None) => return,
-            Err(error) => {
-                log::warn!("cannot draw the window: {error:#}");
-                return;
-            }
-        };
-        let Some(scale) = self.window.as_ref().map(|w| w.scale_factor() as f32) else {
-            return;
-        };
-        let area = Rect {
-            x: 0.0,
-            y: 0.0,
-            width: width as f32,
-            height: height as f32,
-        };
-        let visible = visible_tiles(self.tiles.len(), self.selected, area);
-        let scene = self.prepare(&visible, area, scale);
-        let (Some(gpu), Some(window)) = (self.gpu.as_ref(), self.window.as_ref()) else {
-            return;
-        };
-        let draws: Vec<Draw> = scene::arrange(&scene)
-            .iter()
-            .filter_map(|item| {
-                let image = match item.layer {
-                    Layer::Picture(index) => self.tiles[index].texture.as_ref()?,
-                    Layer::Marker(index) => &self.tiles[index].marker.as_ref()?.image,
-                    Layer::Overlay(index) => &self.tiles[index].overlay.as_ref()?.image,
-                    Layer::Banner => &self.banner.as_ref()?.image,
-                    Layer::Notice => &self.notice.as_ref()?.texture.as_ref()?.image,
-                };
-                Some(Draw {
-                    image,
-                    rect: item.rect,
-                    brightness: item.brightness,
-                    blend: item.blend,
-                })
-            })
-            .collect();
-        let target = frame
-            .texture
-            .create_view(&wgpu::TextureViewDescriptor::default());
-        let mut encoder = gpu
-            .surface
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        gpu.renderer.draw(
-            &gpu.surface.queue,
-            &mut encoder,
-            &target,
-            (width, height),
-            &draws,
-        );
-        gpu.surface.queue.submit([encoder.finish()]);
-        window.pre_present_notify();
-        frame.present();
-        self.redraws += 1;
-        let now_us = framewire_proto::unix_time_us();
-        for (index, _) in visible {
-            let tile = &mut self.tiles[index];
-            if tile.unshown && tile.texture.is_some() {
-                tile.note_shown(now_us);
-            }
-        }
-    }
-
-    /// Uploads the new pictures of the `visible` tiles and brings their
-    /// labels, the banner and the notice up to date; returns the scene.
-    fn prepare(&mut self, visible: &[(usize, Rect)], area: Rect, scale: f32) -> Scene {
-        let mut scene = Scene {
-            area,
-            scale,
-            tiles: Vec::with_capacity(visible.len()),
-            banner: None,
-            notice: None,
-        };
-        let Some(gpu) = self.gpu.as_ref() else {
-            return scene;
-        };
-        let size = |label: Option<&TextTexture>| label.map(|l| (l.image.width, l.image.height));
-        let now = Instant::now();
-        for &(index, tile_rect) in visible {
-            let tile = &mut self.tiles[index];
-            if tile.unshown && tile.picture.width > 0 {
-                let (width, height) = (tile.picture.width, tile.picture.height);
-                let chroma_step = match &tile.picture.pixels {
-                    Pixels::Rgba(_) => None,
-                    Pixels::YCbCr(planes) => Some(planes.chroma_step),
-                };
-                if tile.texture.as_ref().is_none_or(|t| {
-                    (t.width, t.height, t.chroma_step) != (width, height, chroma_step)
-                }) {
-                    let device = &gpu.surface.device;
-                    tile.texture = Some(match chroma_step {
-                        None => gpu.renderer.create_image(device, width, height),
-                        Some(step) => gpu
-                            .renderer
-                            .create_planar_image(device, width, height, step),
-                    });
-                }
-                if let Some(texture) = &tile.texture {
-                    let queue = &gpu.surface.queue;
-                    match &tile.picture.pixels {
-                        Pixels::Rgba(rgba) => gpu.renderer.upload(queue, texture, rgba),
-                        Pixels::YCbCr(planes) => gpu.renderer.upload_planes(queue, texture, planes),
-                    }
-                }
-            }
-            let picture = layout::fit(tile.picture.width, tile.picture.height, tile_rect);
-            let status = tile.status(now);
-            match status.marker() {
-                Some(marker) => gpu.label(
-                    &mut tile.marker,
-                    &[&marker],
-                    0,
-                    (4.0 * scale).round() as u32,
-                    picture.width * 0.9,
-                    Style::WARNING,
-                ),
-                None => tile.marker = None,
-            }
-            if self.overlay_visible && !tile.figures.text.is_empty() {
-                let lines: Vec<&str> = tile.figures.text.iter().map(String::as_str).collect();
-                gpu.label(
-                    &mut tile.overlay,
-                    &lines,
-                    OVERLAY_COLUMNS,
-                    (2.0 * scale).round() as u32,
-                    picture.width - 16.0 * scale,
-                    Style::OVERLAY,
-                );
-            }
-            scene.tiles.push(TileView {
-                index,
-                picture,
-                live: status == Status::Live,
-                has_picture: tile.texture.is_some(),
-                marker: size(tile.marker.as_ref()),
-                overlay: size(tile.overlay.as_ref().filter(|_| self.overlay_visible)),
-            });
-        }
-        let banner = if self.tiles.is_empty() {
-            Some(format!("waiting for senders on {}", self.listening_on))
-        } else if self.paused {
-            Some("paused (Space resumes)".to_owned())
-        } else {
-            None
-        };
-        match &banner {
-            Some(text) => gpu.label(
-                &mut self.banner,
-                &[text],
-                0,
-                (3.0 * scale).round() as u32,
-                area.width * 0.9,
-                Style::OVERLAY,
-            ),
-            None => self.banner = None,
-        }
-        if let Some(notice) = &mut self.notice {
-            gpu.label(
-                &mut notice.texture,
-                &[&notice.text],
-                0,
-                (2.0 * scale).round() as u32,
-                area.width - 16.0,
-                Style::OVERLAY,
-            );
-        }
-        scene.banner = size(self.banner.as_ref());
-        scene.notice = size(self.notice.as_ref().and_then(|n| n.texture.as_ref()));
-        scene
-    }
-
-    /// Refreshes overlays, markers and the title when due; returns when the
-    /// loop must look again (None: only an event can change anything).
-    fn tend(&mut self) -> Option<Instant> {
-        let now = Instant::now();
-        let mut next: Option<Instant> = None;
-        let mut soonest = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
-        let mut any_live = false;
-        for (index, tile) in self.tiles.iter().enumerate() {
-            let status = tile.status(now);
-            let shown_marker = tile.marker.as_ref().map(|m| &m.text);
-            if status.marker().as_ref() != shown_marker && shows(self.selected, index) {
-                self.redraw_wanted = true;
-            }
-            match status {
-                Status::Live => {
-                    any_live = true;
-                    soonest(tile.last_frame_at + stale_after(tile.frame_interval));
-                }
-                _ => {
-                    if let Some(at) = status.next_change(now) {
-                        soonest(at);
-                    }
-                }
-            }
-        }
-        if now >= self.figures_refreshed_at + FIGURES_INTERVAL {
-            let elapsed = now - self.figures_refreshed_at;
-            self.figures_refreshed_at = now;
-            for (index, tile) in self.tiles.iter_mut().enumerate() {
-                tile.refresh_figures(elapsed);
-                // A live tile's overlay changes with its next frame; a
-                // stopped one would not show its new figures otherwise
-                // (once: then they stay the same).
-                let shown = tile.overlay.as_ref().map(|overlay| &overlay.text);
-                if self.overlay_visible
-                    && tile.status(now) != Status::Live
-                    && shown != Some(&tile.figures.text.join("\n"))
-                    && shows(self.selected, index)
-                {
-                    self.redraw_wanted = true;
-                }
-            }
-            self.refresh_title();
-            // A window manager may mark the window minimised only after
-            // the focus event that came with it: look again now and then.
-            self.note_window_visibility(None);
-        }
-        if any_live {
-            soonest(self.figures_refreshed_at + FIGURES_INTERVAL);
-        }
-        if let Some(notice) = &self.notice {
-            if now >= notice.until {
-                self.notice = None;
-                self.redraw_wanted = true;
-            } else {
-                soonest(notice.until);
-            }
-        }
-        next
-    }
-
-    fn refresh_title(&mut self) {
-        let live: Vec<&Tile> = self
-            .tiles
-            .iter()
-            .filter(|t| t.stream.is_connected())
-            .collect();
-        let title = match live.as_slice() {
-            [] => format!("framewire — waiting for senders on {}", self.listening_on),
-            [tile] => format!(
-                "framewire — {} ({}) {}",
-                tile.name,
-                tile.stream.peer(),
-                tile.figures.text.get(1).map_or("", String::as_str)
-            ),
-            many => format!("framewire — {} streams", many.len()),
-        };
-        if title != self.title {
-            if let Some(window) = &self.window {
-                window.set_title(&title);
-            }
-            self.title = title;
-        }
-    }
-
     /// Carries out a key's action; each one is logged.
     fn press(&mut self, action: Action, event_loop: &ActiveEventLoop) {
         let was_selected = self.selected;
@@ -716,7 +368,7 @@ impl App {
     /// receiver) is asked for one frame at full quality and size, which is
     /// saved instead of the picture on screen when it comes in time.
     fn save_snapshots(&mut self) {
-        let pictures: Vec<(String, Picture, Option<Arc<Stream>>)> = self
+        let shots: Vec<Shot> = self
             .tiles
             .iter()
             .enumerate()
@@ -729,39 +381,21 @@ impl App {
                 if reduced {
                     tile.stream.full_frame().ask();
                 }
-                let full = reduced.then(|| tile.stream.clone());
-                (tile.name.clone(), tile.picture.clone(), full)
+                Shot {
+                    name: tile.name.clone(),
+                    shown: tile.picture.clone(),
+                    full_quality_from: reduced.then(|| tile.stream.clone()),
+                }
             })
             .collect();
-        if pictures.is_empty() {
+        if shots.is_empty() {
             self.show_notice("no picture to save yet".into());
             return;
         }
         let directory = self.snapshot_dir.clone();
         let proxy = self.proxy.clone();
         std::thread::spawn(move || {
-            let mut saved = Vec::new();
-            for (name, shown, full) in pictures {
-                let full = full.and_then(|stream| full_quality_picture(&stream, &name));
-                let (picture, kind) = match &full {
-                    Some(full) => (full, "a full-quality snapshot"),
-                    None => (&shown, "a snapshot"),
-                };
-                match snapshot::save_new(&directory, &name, picture) {
-                    Ok(path) => {
-                        log::info!("saved {kind} of '{name}' to {}", path.display());
-                        saved.push(path.display().to_string());
-                    }
-                    Err(error) => {
-                        log::warn!("cannot save a snapshot of '{name}': {error:#}");
-                        saved.push(format!("FAILED: {error}"));
-                    }
-                }
-            }
-            let text = match saved.as_slice() {
-                [one] => format!("saved {one}"),
-                many => format!("saved {} snapshots in {}", many.len(), directory.display()),
-            };
+            let text = snapshot::save_shots(&directory, shots);
             let _ = proxy.send_event(Wake::Notice(text));
         });
     }
@@ -773,32 +407,6 @@ impl App {
             texture: None,
         });
         self.redraw_wanted = true;
-    }
-}
-
-/// The full-quality frame asked of `stream`, decoded; `None` (logged) when
-/// it does not come within [`FULL_FRAME_WAIT`] or does not decode.
-fn full_quality_picture(stream: &Stream, name: &str) -> Option<Picture> {
-    let Some(jpeg) = smol::block_on(stream.full_frame().wait(FULL_FRAME_WAIT)) else {
-        log::warn!(
-            "'{name}': no full-quality frame came within {} s: saving the picture on screen",
-            FULL_FRAME_WAIT.as_secs()
-        );
-        return None;
-    };
-    let mut rgba = Vec::new();
-    match decode_rgba(&jpeg, DEFAULT_MAX_PIXELS, &mut rgba) {
-        Ok((width, height)) => Some(Picture {
-            width,
-            height,
-            pixels: Pixels::Rgba(rgba),
-        }),
-        Err(error) => {
-            log::warn!(
-                "'{name}': the full-quality frame does not decode ({error}): saving the picture on screen"
-            );
-            None
-        }
     }
 }
 

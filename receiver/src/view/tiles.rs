@@ -3,7 +3,7 @@
 //!
 //! A tile belongs to a stream *name*, so a sender that reconnects comes back
 //! to its own tile. A stream stops being live when no frame has come for
-//! [`stale_after`] its usual frame interval (the [`crate::liveness`]
+//! [`stale_after`] its usual frame interval (the [`crate::stream::liveness`]
 //! rules, which the web page follows too). Everything here is plain
 //! state and arithmetic, tested without a display; the GPU textures are
 //! only carried along.
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::budget::Charge;
-use crate::liveness::{Status, status};
 use crate::picture::Picture;
 use crate::stream::Stream;
+use crate::stream::liveness::{Status, status};
 
 use super::renderer::GpuImage;
 

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::places::Place;
+use crate::net::places::Place;
 use crate::web::uptake::Uptake;
 
 pub struct Client {

@@ -7,8 +7,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::liveness::Status;
 use crate::report::{Registry, StreamReport};
+use crate::stream::liveness::Status;
 use crate::web::streams::{Listed, listing, status_of};
 use crate::web::viewers::Viewers;
 

@@ -7,7 +7,7 @@
 //! another (the sender reconnected), and it starts from that stream's
 //! newest frame. It never queues: waiting, it gets the newest frame there
 //! is when one comes. While it waits, the stream is not paused, whatever
-//! the window shows ([`crate::pause`]).
+//! the window shows ([`crate::stream::pause`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,9 +81,10 @@ impl Follower {
 
 #[cfg(test)]
 mod tests {
+    use framewire_proto::deadline::within;
+
     use super::*;
     use crate::budget::MemoryBudget;
-    use futures_lite::FutureExt;
 
     fn frame(sequence: u64) -> Newest {
         Newest {
@@ -112,12 +113,7 @@ mod tests {
                 2,
                 "the newest, not a queue"
             );
-            let waited = async { Some(follower.next(&registry).await) }
-                .or(async {
-                    smol::Timer::after(Duration::from_millis(600)).await;
-                    None
-                })
-                .await;
+            let waited = within(Duration::from_millis(600), follower.next(&registry)).await;
             assert!(waited.is_none(), "nothing new, nothing sent");
             first.connection_ended();
             first.decoder_done();

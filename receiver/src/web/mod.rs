@@ -42,9 +42,9 @@ use futures_lite::FutureExt;
 use hyper::server::conn::http1;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
-use crate::access::Access;
-use crate::places::{PlaceLimits, Places};
-use crate::server::{TlsAcceptor, TlsFailure, start_tls};
+use crate::net::access::Access;
+use crate::net::conn::{TlsAcceptor, TlsFailure, start_tls};
+use crate::net::places::{PlaceLimits, Places};
 use crate::tasks;
 use client::Client;
 use routes::Site;

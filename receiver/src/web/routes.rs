@@ -24,11 +24,11 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use smol_hyper::rt::FuturesIo;
 
-use crate::admission::Gate;
 use crate::budget::MemoryBudget;
-use crate::places::Place;
+use crate::net::conn::Socket;
+use crate::net::gate::Gate;
+use crate::net::places::Place;
 use crate::report::Registry;
-use crate::server::{Socket, within};
 use crate::tasks;
 use crate::web::auth::{self, Verdict};
 use crate::web::client::Client;
@@ -38,6 +38,7 @@ use crate::web::stall::StallGuard;
 use crate::web::streams::find;
 use crate::web::viewers::Viewers;
 use crate::web::{mjpeg, socket};
+use framewire_proto::deadline::within;
 
 /// A response body: whole, or streamed (MJPEG).
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;

@@ -38,12 +38,12 @@ use futures_lite::{AsyncRead, AsyncWrite, FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::report::Registry;
-use crate::server::within;
 use crate::stream::Newest;
 use crate::web::figures::{StreamState, states};
 use crate::web::follow::Follower;
 use crate::web::stall::MAX_STALL;
 use crate::web::viewers::{InFlight, Viewer};
+use framewire_proto::deadline::within;
 
 /// How often the page gets every stream's state.
 const STATE_INTERVAL: Duration = Duration::from_millis(500);

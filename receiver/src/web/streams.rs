@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::liveness::{Status, status};
 use crate::report::Registry;
 use crate::stream::Stream;
+use crate::stream::liveness::{Status, status};
 
 /// One stream under its key.
 pub struct Listed {

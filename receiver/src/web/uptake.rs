@@ -13,6 +13,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use framewire_proto::lock::lock;
+
 use crate::web::stall::MAX_STALL;
 
 /// How often a connection with no frame out looks again.
@@ -48,28 +50,18 @@ impl Uptake {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.handed_at
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.handed_at)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use framewire_proto::deadline::within;
+
     use super::*;
-    use futures_lite::FutureExt;
 
     fn overdue_within(uptake: &Uptake, wait: Duration) -> bool {
-        smol::block_on(
-            async {
-                uptake.overdue().await;
-                true
-            }
-            .or(async {
-                smol::Timer::after(wait).await;
-                false
-            }),
-        )
+        smol::block_on(within(wait, uptake.overdue())).is_some()
     }
 
     #[test]
