@@ -14,6 +14,8 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use framewire_proto::lock::lock;
+
 /// Whether a receiver is connected and wants frames, and since when none has been.
 pub struct Audience {
     state: Mutex<Watching>,
@@ -46,9 +48,7 @@ impl Audience {
     }
 
     fn lock(&self) -> MutexGuard<'_, Watching> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// A connection to the receiver is up; it wants frames until it pauses.

@@ -22,6 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use framewire_proto::Frame;
+use framewire_proto::lock::lock;
 use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotSender;
 
@@ -117,19 +118,15 @@ impl Pipeline<'_> {
             let Some(raw) = source.next_frame()? else {
                 break;
             };
-            SenderStats::add(&self.stats.captured, 1);
-            SenderStats::add(
-                &self.stats.capture_nanos,
-                started.elapsed().as_nanos() as u64,
-            );
+            self.stats.captured(started.elapsed());
             if !self.adaptation.admit(&mut gate, Instant::now()) {
-                SenderStats::add(&self.stats.rate_skipped, 1);
+                self.stats.rate_skipped();
                 continue;
             }
             if let Some(filter) = &mut self.same_frames
                 && !filter.should_send(&raw.picture, Instant::now())
             {
-                SenderStats::add(&self.stats.same_skipped, 1);
+                self.stats.same_skipped();
                 continue;
             }
             taken += 1;
@@ -188,7 +185,7 @@ impl Pipeline<'_> {
         log::info!("a receiver wants frames: capturing");
         if !released {
             // A camera went on filling its buffers meanwhile: start fresh.
-            SenderStats::add(&self.stats.camera_skipped, source.discard_stale());
+            self.stats.camera_skipped(source.discard_stale());
         }
         true
     }
@@ -218,9 +215,7 @@ struct HandoffState {
 
 impl Handoff {
     fn lock(&self) -> MutexGuard<'_, HandoffState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// Blocks until a worker is idle and no picture is waiting for it.
@@ -306,14 +301,13 @@ impl Worker<'_> {
             let started = Instant::now();
             let (status, full_quality) = self.adaptation.for_next_picture();
             let encoded = self.encode(raw.picture, raw.sequence, status.rung);
-            let encode_nanos = started.elapsed().as_nanos() as u64;
+            let took = started.elapsed();
             let mut transport_gone = false;
             handoff.in_order(ticket, self.stop, || {
                 let Some(picture) = encoded else {
                     return;
                 };
-                SenderStats::add(&stats.encoded, 1);
-                SenderStats::add(&stats.encode_nanos, encode_nanos);
+                stats.encoded(took);
                 let frame = Frame {
                     image: picture.jpeg,
                     sequence: raw.sequence,
@@ -362,7 +356,7 @@ impl Worker<'_> {
                     }
                     Err(error) => {
                         log::warn!("frame {sequence} skipped: {error:#}");
-                        SenderStats::add(&self.stats.encode_errors, 1);
+                        self.stats.encode_failed();
                         None
                     }
                 }

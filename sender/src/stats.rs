@@ -1,6 +1,7 @@
 //! The sender's counters and its periodic log line.
 //!
-//! Stages bump lock-free counters; a reporter thread turns their change over
+//! Stages bump lock-free counters through [`SenderStats`]' methods, one
+//! per thing that happens (the counters themselves are private); a reporter thread turns their change over
 //! each interval into one line (fps captured and sent, frames dropped,
 //! kbit/s, encode ms per frame, and the quality and size the adaptation
 //! chose) so a user can see at a glance whether the board keeps up, and
@@ -10,34 +11,34 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::DropCounter;
 
 use crate::adapt::Adaptation;
 
-use framewire_proto::shutdown::StopSignal;
-
+/// What the sender did so far, counted by the stage that did it.
 #[derive(Default)]
 pub struct SenderStats {
-    pub captured: AtomicU64,
-    pub capture_nanos: AtomicU64,
-    pub encoded: AtomicU64,
-    pub encode_nanos: AtomicU64,
-    pub encode_errors: AtomicU64,
-    pub sent: AtomicU64,
-    pub bytes_sent: AtomicU64,
+    captured: AtomicU64,
+    capture_nanos: AtomicU64,
+    encoded: AtomicU64,
+    encode_nanos: AtomicU64,
+    encode_errors: AtomicU64,
+    sent: AtomicU64,
+    bytes_sent: AtomicU64,
     /// Camera frames given back unread because a newer one was ready.
-    pub camera_skipped: AtomicU64,
+    camera_skipped: AtomicU64,
     /// Camera frames refused as damaged, truncated or not a picture.
-    pub camera_rejected: AtomicU64,
+    camera_rejected: AtomicU64,
     /// Times the camera was opened again after it went away.
-    pub camera_reopens: AtomicU64,
+    camera_reopens: AtomicU64,
     /// Pictures not sent because they repeat the previous one (`--drop-same-frames`).
-    pub same_skipped: AtomicU64,
+    same_skipped: AtomicU64,
     /// Frames dropped because they waited out an outage in the slot.
-    pub stale_on_connect: AtomicU64,
+    stale_on_connect: AtomicU64,
     /// Pictures not taken because the link or the receiver takes fewer a
     /// second than the source delivers.
-    pub rate_skipped: AtomicU64,
+    rate_skipped: AtomicU64,
 }
 
 /// The counters at one moment.
@@ -53,9 +54,60 @@ struct Snapshot {
 }
 
 impl SenderStats {
-    /// Adds `amount` to `counter` and returns the new count.
-    pub fn add(counter: &AtomicU64, amount: u64) -> u64 {
-        counter.fetch_add(amount, Ordering::Relaxed) + amount
+    /// The capture thread took a picture from the source in `took`.
+    pub fn captured(&self, took: Duration) {
+        add(&self.captured, 1);
+        add(&self.capture_nanos, took.as_nanos() as u64);
+    }
+
+    /// An encoder made a frame in `took`.
+    pub fn encoded(&self, took: Duration) {
+        add(&self.encoded, 1);
+        add(&self.encode_nanos, took.as_nanos() as u64);
+    }
+
+    /// A picture did not encode.
+    pub fn encode_failed(&self) {
+        add(&self.encode_errors, 1);
+    }
+
+    /// A frame of `bytes` (with its framing) went to the receiver;
+    /// keep-alives count as bytes only.
+    pub fn sent(&self, bytes: u64, keep_alive: bool) {
+        if !keep_alive {
+            add(&self.sent, 1);
+        }
+        add(&self.bytes_sent, bytes);
+    }
+
+    /// `count` camera frames were given back unread, a newer one being ready.
+    pub fn camera_skipped(&self, count: u64) {
+        add(&self.camera_skipped, count);
+    }
+
+    /// A camera frame was refused as damaged; returns how many so far.
+    pub fn camera_rejected(&self) -> u64 {
+        add(&self.camera_rejected, 1)
+    }
+
+    /// The camera was opened again after it went away.
+    pub fn camera_reopened(&self) {
+        add(&self.camera_reopens, 1);
+    }
+
+    /// A picture was not sent: it repeats the previous one.
+    pub fn same_skipped(&self) {
+        add(&self.same_skipped, 1);
+    }
+
+    /// A frame waited out an outage in the slot and was dropped.
+    pub fn stale_on_connect(&self) {
+        add(&self.stale_on_connect, 1);
+    }
+
+    /// A picture was not taken: the link or the receiver takes fewer.
+    pub fn rate_skipped(&self) {
+        add(&self.rate_skipped, 1);
     }
 
     fn snapshot(&self, drops: &DropCounter) -> Snapshot {
@@ -122,6 +174,11 @@ impl SenderStats {
             log::info!("camera: {}", parts.join(", "));
         }
     }
+}
+
+/// Adds `amount` to `counter`; returns the new count.
+fn add(counter: &AtomicU64, amount: u64) -> u64 {
+    counter.fetch_add(amount, Ordering::Relaxed) + amount
 }
 
 /// One line about what happened between two snapshots.

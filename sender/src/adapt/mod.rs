@@ -25,6 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use framewire_proto::Limit;
+use framewire_proto::lock::lock;
 use framewire_proto::rate::{LogThrottle, held_back_note};
 
 pub use control::{LinkReading, RateControl, Step};
@@ -140,9 +141,7 @@ impl Adaptation {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     /// What the stream is made with now.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use framewire_proto::codec::FrameReader;
 use framewire_proto::rate::MessageRate;
-use framewire_proto::{Control, unix_time_us};
+use framewire_proto::{ClockReply, Control, Frame, unix_time_us};
 use futures_lite::AsyncRead;
 use smol::Timer;
 
@@ -41,6 +41,21 @@ pub const CONTROL_BURST: u32 = 20;
 pub struct Probe {
     pub receiver_send_time_us: u64,
     pub sender_receive_time_us: u64,
+}
+
+impl Probe {
+    /// The keep-alive of the stream `stream_name` that answers this probe,
+    /// stamped just before it is written.
+    pub fn reply(self, stream_name: &str) -> Frame {
+        Frame {
+            clock_reply: Some(ClockReply {
+                receiver_send_time_us: self.receiver_send_time_us,
+                sender_receive_time_us: self.sender_receive_time_us,
+                sender_send_time_us: unix_time_us(),
+            }),
+            ..Frame::keep_alive(stream_name)
+        }
+    }
 }
 
 /// What the sender does with each control message of one connection.

@@ -24,38 +24,42 @@
 //! Every [`LINK_READING_INTERVAL`] it gives the [`Adaptation`] a reading of
 //! the link (frames the slot replaced, the kernel's `TCP_INFO`), and it
 //! passes on the receiver's rate limit when one comes.
+//!
+//! This file is the run loop: connect, back off, send. How a connection is
+//! opened (DNS, TCP, socket options, TLS) is `connect.rs`; the way back,
+//! every control message the receiver sends, is [`control`]; the link's
+//! readings are `link.rs`.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use async_net::TcpStream;
 use framewire_proto::codec::write_frame;
+use framewire_proto::deadline::within;
+use framewire_proto::shutdown::StopSignal;
 use framewire_proto::slot::SlotReceiver;
-use framewire_proto::unsent::limit_unsent_bytes;
-use framewire_proto::{ClockReply, Frame, unix_time_us};
-use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
+use framewire_proto::{Frame, unix_time_us};
+use futures_lite::{AsyncWrite, AsyncWriteExt, FutureExt};
 use smol::Timer;
 
+mod connect;
 pub mod control;
+mod link;
 
-use crate::adapt::{Adaptation, LinkReading};
+use crate::adapt::Adaptation;
 use crate::audience::Audience;
 use crate::stats::SenderStats;
-use crate::tcp_info::TcpInfo;
 use crate::tls::TlsClient;
+use connect::{Connection, Socket};
 use control::{ControlHandler, Probe, read_controls};
-use framewire_proto::shutdown::StopSignal;
+
+pub use connect::CONNECT_TIMEOUT;
+pub use link::LINK_READING_INTERVAL;
 
 /// First wait after a failed connection attempt; it doubles on each failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest wait between two connection attempts: after a network outage
 /// the stream is back within about a second of the link.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// A connection attempt that gets no answer for this long is given up and
-/// retried with a fresh SYN, instead of waiting out the kernel's SYN
-/// retransmissions (1 s, 3 s, 7 s, ...) after a link comes back.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A connection that lasts less than this counts as a failed attempt: the
 /// next one waits out the backoff, which goes on growing.
 pub const STABLE_CONNECTION: Duration = Duration::from_secs(2);
@@ -71,8 +75,6 @@ const PENDING_REPLIES: usize = 4;
 /// A frame found in the slot when a connection comes up is sent only if it
 /// was captured less than this long ago; an older one predates the outage.
 pub const STALE_ON_CONNECT: Duration = Duration::from_secs(1);
-/// How often the link is read for the adaptation.
-pub const LINK_READING_INTERVAL: Duration = Duration::from_millis(100);
 
 pub struct Transport<'a> {
     pub address: String,
@@ -89,18 +91,6 @@ pub struct Transport<'a> {
     pub stop: &'a StopSignal,
 }
 
-/// A byte stream both ways.
-trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
-
-/// An open connection to the receiver: plain TCP, or TLS over it.
-type Connection = Box<dyn Duplex>;
-
-/// The TCP socket under a [`Connection`], for its `TCP_INFO`; valid as
-/// long as the connection is.
-#[derive(Clone, Copy)]
-struct Socket(RawFd);
-
 /// How a connection ended.
 enum Ended {
     /// The source is finished and every frame has been sent.
@@ -110,55 +100,6 @@ enum Ended {
 }
 
 impl Transport<'_> {
-    /// Resolves the receiver's address (however long DNS takes) and
-    /// connects to the first address that answers within [`CONNECT_TIMEOUT`].
-    async fn connect(&self) -> io::Result<(Connection, Socket)> {
-        let stream = self.connect_tcp().await?;
-        let socket = Socket(stream.as_raw_fd());
-        if let Err(error) = stream.set_nodelay(true) {
-            log::debug!("TCP_NODELAY not set: {error}");
-        }
-        if let Err(error) = limit_unsent_bytes(&stream) {
-            log::debug!("TCP_NOTSENT_LOWAT not set: {error}");
-        }
-        let Some(tls) = &self.tls else {
-            return Ok((Box::new(stream), socket));
-        };
-        let handshake = tls
-            .connector
-            .connect(tls.server_name.clone(), stream)
-            .or(async {
-                Timer::after(WRITE_TIMEOUT).await;
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no TLS handshake (does the receiver run --tls?)",
-                ))
-            })
-            .await
-            .map_err(|error| io::Error::other(format!("TLS: {error}")))?;
-        Ok((Box::new(handshake), socket))
-    }
-
-    async fn connect_tcp(&self) -> io::Result<TcpStream> {
-        let mut last_error = io::Error::other("the name resolves to no address");
-        for address in async_net::resolve(self.address.as_str()).await? {
-            let attempt = TcpStream::connect(address)
-                .or(async {
-                    Timer::after(CONNECT_TIMEOUT).await;
-                    Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
-                    ))
-                })
-                .await;
-            match attempt {
-                Ok(stream) => return Ok(stream),
-                Err(error) => last_error = error,
-            }
-        }
-        Err(last_error)
-    }
-
     /// Sends frames from `frames` until the source finishes or a stop is asked.
     pub async fn run(&self, frames: SlotReceiver<Frame>) {
         let mut backoff = FIRST_BACKOFF;
@@ -208,13 +149,7 @@ impl Transport<'_> {
                 Ok(Ended::SourceFinished) => {
                     log::info!("all frames sent; closing the connection");
                     // Ends a TLS session properly (close_notify), then the TCP stream.
-                    let _ = stream
-                        .close()
-                        .or(async {
-                            Timer::after(STOP_GRACE).await;
-                            Ok(())
-                        })
-                        .await;
+                    let _ = within(STOP_GRACE, stream.close()).await;
                     return;
                 }
                 Ok(Ended::Stopped) => return,
@@ -260,37 +195,6 @@ impl Transport<'_> {
             .await
     }
 
-    /// Hands the adaptation a reading of the link every
-    /// [`LINK_READING_INTERVAL`], for as long as the connection lasts,
-    /// except while the stream is paused: keep-alives alone say nothing of
-    /// what the link carries.
-    async fn read_link(&self, socket: Socket, frames: &SlotReceiver<Frame>) {
-        let mut replaced_before = frames.dropped();
-        loop {
-            Timer::after(LINK_READING_INTERVAL).await;
-            let tcp = match TcpInfo::read(socket.0) {
-                Ok(tcp) => tcp,
-                Err(error) => {
-                    log::warn!(
-                        "cannot read the connection's TCP_INFO ({error}): quality stays as it is"
-                    );
-                    return;
-                }
-            };
-            let replaced = frames.dropped();
-            if self.audience.is_paused() {
-                replaced_before = replaced;
-                continue;
-            }
-            self.adaptation.link_reading(&LinkReading {
-                at: Instant::now(),
-                replaced: replaced - replaced_before,
-                tcp,
-            });
-            replaced_before = replaced;
-        }
-    }
-
     async fn write_frames<W: AsyncWrite + Unpin>(
         &self,
         outgoing: &mut W,
@@ -317,37 +221,35 @@ impl Transport<'_> {
                     })
                     .await;
                     match next {
-                        Next::Reply(probe) => self.clock_reply(probe),
+                        Next::Reply(probe) => probe.reply(&self.stream_name),
                         Next::Frame(Some(frame)) => frame,
                         Next::Frame(None) => return Ok(Ended::SourceFinished),
                         Next::KeepAlive => Frame::keep_alive(&self.stream_name),
                     }
                 }
             };
-            let written = async { write_frame(outgoing, &frame).await.map(Some) }
-                .or(async {
-                    Timer::after(WRITE_TIMEOUT).await;
-                    Err(io::Error::new(
+            let written = async {
+                match within(WRITE_TIMEOUT, write_frame(outgoing, &frame)).await {
+                    Some(written) => written.map(Some),
+                    None => Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("it took no data for {} s", WRITE_TIMEOUT.as_secs()),
-                    ))
-                })
-                .or(async {
-                    self.stop.stopped().await;
-                    Timer::after(STOP_GRACE).await;
-                    Ok(None)
-                })
-                .await?;
+                    )),
+                }
+            }
+            .or(async {
+                self.stop.stopped().await;
+                Timer::after(STOP_GRACE).await;
+                Ok(None)
+            })
+            .await?;
             let Some(bytes) = written else {
                 return Ok(Ended::Stopped);
             };
-            if !frame.is_keep_alive() {
-                SenderStats::add(&self.stats.sent, 1);
-            }
+            self.stats.sent(bytes as u64, frame.is_keep_alive());
             if frame.full_quality {
                 self.adaptation.full_frame_sent();
             }
-            SenderStats::add(&self.stats.bytes_sent, bytes as u64);
         }
     }
 
@@ -357,7 +259,7 @@ impl Transport<'_> {
         let frame = frames.try_take()?;
         let age_us = unix_time_us().saturating_sub(frame.capture_time_us);
         if age_us > STALE_ON_CONNECT.as_micros() as u64 {
-            SenderStats::add(&self.stats.stale_on_connect, 1);
+            self.stats.stale_on_connect();
             log::info!(
                 "frame {} dropped: captured {:.1} s ago, before the connection was lost",
                 frame.sequence,
@@ -368,24 +270,8 @@ impl Transport<'_> {
         Some(frame)
     }
 
-    /// A keep-alive answering `probe`, stamped just before it is written.
-    fn clock_reply(&self, probe: Probe) -> Frame {
-        Frame {
-            clock_reply: Some(ClockReply {
-                receiver_send_time_us: probe.receiver_send_time_us,
-                sender_receive_time_us: probe.sender_receive_time_us,
-                sender_send_time_us: unix_time_us(),
-            }),
-            ..Frame::keep_alive(&self.stream_name)
-        }
-    }
-
     async fn sleep_unless_stopped(&self, duration: Duration) {
-        async {
-            Timer::after(duration).await;
-        }
-        .or(self.stop.stopped())
-        .await
+        let _ = within(duration, self.stop.stopped()).await;
     }
 }
 

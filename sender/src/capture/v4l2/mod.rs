@@ -131,7 +131,7 @@ impl V4l2Source {
                     session.stream.buffer_count()
                 );
                 if self.opened_once && !self.released {
-                    SenderStats::add(&self.stats.camera_reopens, 1);
+                    self.stats.camera_reopened();
                 }
                 self.released = false;
                 self.session = Some(session);
@@ -191,7 +191,7 @@ impl Source for V4l2Source {
             match taken {
                 Ok(Some((info, picture))) => {
                     self.last_frame = Instant::now();
-                    SenderStats::add(&self.stats.camera_skipped, info.skipped as u64);
+                    self.stats.camera_skipped(info.skipped as u64);
                     self.sequence += 1 + info.skipped as u64;
                     match picture {
                         Ok(picture) => {
@@ -202,7 +202,7 @@ impl Source for V4l2Source {
                             }));
                         }
                         Err(problem) => {
-                            let count = SenderStats::add(&self.stats.camera_rejected, 1);
+                            let count = self.stats.camera_rejected();
                             if count.is_power_of_two() {
                                 log::warn!("camera: frame dropped ({count} so far): {problem}");
                             }
