@@ -25,6 +25,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use framewire_sender::capture::pattern::{BAND_GREY, BARS};
+
 /// The workspace's top directory (the repository).
 pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -515,18 +517,6 @@ impl Image {
     }
 }
 
-/// The test pattern's colour bars, left to right (see the sender's pattern.rs).
-pub const PATTERN_BARS: [[u8; 3]; 8] = [
-    [255, 255, 255],
-    [255, 255, 0],
-    [0, 255, 255],
-    [0, 255, 0],
-    [255, 0, 255],
-    [255, 0, 0],
-    [0, 0, 255],
-    [0, 0, 0],
-];
-
 /// Checks that `image` (the size the pattern was sent at) shows the bars where they belong.
 pub fn assert_shows_pattern_bars(image: &Image) {
     let whole = (0.0, 0.0, image.width as f64, image.height as f64);
@@ -541,7 +531,7 @@ pub type Placed = (f64, f64, f64, f64);
 /// counter, above the moving square). Each with its colour and its name.
 fn pattern_points(placed: Placed) -> Vec<(usize, usize, [u8; 3], String)> {
     let (left, top, width, height) = placed;
-    let mut points: Vec<_> = PATTERN_BARS
+    let mut points: Vec<_> = BARS
         .iter()
         .enumerate()
         .map(|(bar, colour)| {
@@ -552,7 +542,7 @@ fn pattern_points(placed: Placed) -> Vec<(usize, usize, [u8; 3], String)> {
         .collect();
     let x = left + width * 636.0 / 640.0;
     let y = top + height * 2.0 / 3.0 + height / 120.0;
-    points.push((x as usize, y as usize, [40, 40, 40], "band".into()));
+    points.push((x as usize, y as usize, [BAND_GREY; 3], "band".into()));
     points
 }
 
