@@ -50,18 +50,18 @@ pub fn repair(frame: &[u8], allow_truncated: bool) -> Result<Repaired, Rejected>
     if frame.len() < MIN_FRAME_BYTES {
         return Err(Rejected::Tiny(frame.len()));
     }
-    let header = jpeg::read_header(frame).map_err(Rejected::Garbage)?;
-    let mut has_tables = false;
-    let mut scan_start = None;
-    for segment in jpeg::header_segments(frame) {
-        let segment = segment.map_err(Rejected::Garbage)?;
-        match segment.code {
-            0xc4 => has_tables = true,
-            0xda => scan_start = Some(segment.offset),
-            _ => {}
-        }
+    let headers = jpeg::Headers::parse(frame).map_err(Rejected::Garbage)?;
+    if let Some(error) = headers.broken {
+        return Err(Rejected::Garbage(error));
     }
-    let scan_start = scan_start.ok_or(Rejected::Garbage(JpegError::NoFrameHeader))?;
+    let header = headers.info;
+    let has_tables = headers.segments.iter().any(|segment| segment.code == 0xc4);
+    let scan_start = headers
+        .segments
+        .iter()
+        .find(|segment| segment.code == 0xda)
+        .map(|segment| segment.offset)
+        .ok_or(Rejected::Garbage(JpegError::NoFrameHeader))?;
     let (end, closed_truncated) = match jpeg::complete_length(frame) {
         Ok(length) => (length, false),
         Err(JpegError::NoEnd(length)) if allow_truncated => (length, true),
